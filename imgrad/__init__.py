@@ -38,10 +38,10 @@ _LAZY = {
     "roberts": "imgrad.derivatives",
     "farid": "imgrad.derivatives",
     "gradient": "imgrad.derivatives",
-    "Polar": "imgrad.polar",
-    "magnitude": "imgrad.polar",
-    "phase": "imgrad.polar",
-    "polar": "imgrad.polar",
+    "Polar": "imgrad.magphase",
+    "magnitude": "imgrad.magphase",
+    "phase": "imgrad.magphase",
+    "polar": "imgrad.magphase",
     "morph_gradient": "imgrad.morphology",
     "footprint": "imgrad.morphology",
     "gray": "imgrad.filters",
@@ -86,8 +86,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from imgrad.filters import gaussian, gray
     from imgrad.io import probe, read, write
+    from imgrad.magphase import Polar, magnitude, phase, polar
     from imgrad.morphology import footprint, morph_gradient
     from imgrad.ops import available_ops
     from imgrad.pipeline import Pipeline
-    from imgrad.polar import Polar, magnitude, phase, polar
     from imgrad.scaling import scale

@@ -77,7 +77,7 @@ def check_int(
     odd: bool = False,
 ) -> int:
     """Return `value` as an int within ``[low, high]`` (and odd if asked)."""
-    rule = _int_rule(low, high, odd)
+    rule = int_rule(low, high, odd)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise fail(param, where, rule, value, TypeError)
     value = int(value)
@@ -88,7 +88,8 @@ def check_int(
     return value
 
 
-def _int_rule(low, high, odd) -> str:
+def int_rule(low: int | None, high: int | None, odd: bool = False) -> str:
+    """Text of an integer rule, e.g. "an odd integer from 1 to 31"."""
     kind = "an odd integer" if odd else "an integer"
     if low is not None and high is not None:
         return f"{kind} from {low} to {high}"
@@ -109,10 +110,7 @@ def check_float(
     finite: bool = True,
 ) -> float:
     """Return `value` as a float, finite and above `low` if asked."""
-    if low is None:
-        rule = "a finite number" if finite else "a number"
-    else:
-        rule = f"a number {'>=' if low_inclusive else '>'} {low}"
+    rule = float_rule(low, low_inclusive, finite)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(param, where, rule, value, TypeError)
     value = float(value)
@@ -121,6 +119,13 @@ def check_float(
     if low is not None and (value < low or (not low_inclusive and value == low)):
         raise fail(param, where, rule, value)
     return value
+
+
+def float_rule(low: float | None, low_inclusive: bool = True, finite: bool = True) -> str:
+    """Text of a number rule, e.g. "a number > 0"."""
+    if low is None:
+        return "a finite number" if finite else "a number"
+    return f"a number {'>=' if low_inclusive else '>'} {low:g}"
 
 
 def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
