@@ -60,10 +60,14 @@ def filter_with_border(
     if border == "wrap" or (border == "constant" and cval != 0):
         # Convert first so that cval is not saturated to the input's range.
         padded = cv2.copyMakeBorder(
-            image.astype(dtype, copy=False), radius, radius, radius, radius,
-            _CV_BORDER[border], value=(float(cval),) * 4,
+            image.astype(dtype, copy=False),
+            radius,
+            radius,
+            radius,
+            radius,
+            _CV_BORDER[border],
+            value=(float(cval),) * 4,
         )
         out = apply(padded, cv2.BORDER_REFLECT_101)
         return out[radius : out.shape[0] - radius, radius : out.shape[1] - radius]
     return apply(image, _CV_BORDER[border])
-

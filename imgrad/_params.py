@@ -245,8 +245,12 @@ class Size(Param):
 
     def parse(self, text: str, where: str = "the pipeline") -> int | tuple[int, int]:
         parts = text.strip().strip("[]()").replace("x", ",").split(",")
-        return self.check([_to_int(p, self, where) for p in parts] if len(parts) > 1
-                          else _to_int(parts[0], self, where), where)
+        return self.check(
+            [_to_int(p, self, where) for p in parts]
+            if len(parts) > 1
+            else _to_int(parts[0], self, where),
+            where,
+        )
 
     def format(self, value: int | tuple[int, int]) -> str:
         return str(value) if isinstance(value, int) else f"{value[0]},{value[1]}"
@@ -363,4 +367,3 @@ def _to_float(text: str, param: Param, where: str) -> float:
         return float(text.strip())
     except ValueError:
         raise fail(param.name, where, param.allowed, text) from None
-

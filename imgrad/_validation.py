@@ -134,9 +134,7 @@ def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
     Returns the array itself (never a copy, never modified).
     """
     if not isinstance(image, np.ndarray):
-        raise fail(
-            param, where, f"a NumPy array of dtype {_DTYPE_NAMES}", image, TypeError
-        )
+        raise fail(param, where, f"a NumPy array of dtype {_DTYPE_NAMES}", image, TypeError)
     if image.dtype.type not in IMAGE_DTYPES:
         raise TypeError(
             f"The {param!r} parameter of {where} must have dtype {_DTYPE_NAMES}. "

@@ -86,8 +86,13 @@ PREWITT_SMOOTH = np.array([1.0, 1.0, 1.0])
 SCHARR_SMOOTH = np.array([3.0, 10.0, 3.0])
 # Farid & Simoncelli (2004) 5-tap kernels, as scikit-image's farid_h/farid_v.
 FARID_SMOOTH = np.array(
-    [0.0376593171958126, 0.249153396177344, 0.426374573253687, 0.249153396177344,
-     0.0376593171958126]
+    [
+        0.0376593171958126,
+        0.249153396177344,
+        0.426374573253687,
+        0.249153396177344,
+        0.0376593171958126,
+    ]
 )
 FARID_DIFF = np.array(
     [-0.109603762960254, -0.276690988455557, 0.0, 0.276690988455557, 0.109603762960254]
@@ -99,14 +104,18 @@ ROBERTS_NEG_DIAG = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
 
 # --- parameters, shared with the pipeline steps
 KSIZE = Int(
-    "ksize", "aperture: 1 (plain 3-tap difference) or an odd size 3..31, as cv2.Sobel",
-    low=1, high=31, odd=True,
+    "ksize",
+    "aperture: 1 (plain 3-tap difference) or an odd size 3..31, as cv2.Sobel",
+    low=1,
+    high=31,
+    odd=True,
 )
 NORMALIZE = Bool("normalize", "divide the kernel by its gain so a ramp of slope s gives s")
 BORDER = Choice("border", BORDERS, "how pixels outside the image are made up")
 CVAL = Float("cval", "value outside the image with border=constant")
 CHANNELS = Choice(
-    "channels", ("separate", "max"),
+    "channels",
+    ("separate", "max"),
     "separate: one derivative per channel; max: at each pixel the channel of strongest gradient",
 )
 
@@ -161,8 +170,14 @@ def sobel(
     return _separable(image, diff, smooth, "sobel", normalize, border, cval, channels)
 
 
-def scharr(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-           cval: float = 0.0, channels: str = "separate") -> Gradient:
+def scharr(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Scharr derivatives (3x3, weights 3-10-3), equal to ``cv2.Scharr``.
 
     Parameters and returns as :func:`sobel`, without `ksize`; the gain is 32.
@@ -177,8 +192,14 @@ def scharr(image: np.ndarray, *, normalize: bool = False, border: str = "reflect
     return _separable(image, DIFF, SCHARR_SMOOTH, "scharr", normalize, border, cval, channels)
 
 
-def prewitt(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-            cval: float = 0.0, channels: str = "separate") -> Gradient:
+def prewitt(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Prewitt derivatives (3x3, box smoothing), equal to ``scipy.ndimage.prewitt``.
 
     Parameters and returns as :func:`sobel`, without `ksize`; the gain is 6.
@@ -193,13 +214,19 @@ def prewitt(image: np.ndarray, *, normalize: bool = False, border: str = "reflec
     return _separable(image, DIFF, PREWITT_SMOOTH, "prewitt", normalize, border, cval, channels)
 
 
-def central(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-            cval: float = 0.0, channels: str = "separate") -> Gradient:
+def central(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Central differences ``(I[x+1] - I[x-1]) / 2``, as MATLAB's ``imgradientxy(I, 'central')``.
 
     In the interior the values equal MATLAB's and Octave's; at the image
-    border they follow `border` (MATLAB uses one-sided differences there).
-    The gain is 1, so `normalize` changes nothing.
+    border they follow `border` (Octave pads with zeros: ``border="constant"``
+    gives its values everywhere). The gain is 1, so `normalize` changes nothing.
 
     Examples
     --------
@@ -211,12 +238,19 @@ def central(image: np.ndarray, *, normalize: bool = False, border: str = "reflec
     return _separable(image, CENTRAL_DIFF, NO_SMOOTH, "central", normalize, border, cval, channels)
 
 
-def intermediate(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-                 cval: float = 0.0, channels: str = "separate") -> Gradient:
+def intermediate(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Forward differences ``I[x+1] - I[x]``, as MATLAB's ``imgradientxy(I, 'intermediate')``.
 
     The last column (row) reads one pixel past the border, made up by
-    `border`; ``border="replicate"`` gives 0 there, as MATLAB does.
+    `border`: ``border="replicate"`` gives 0 there, ``border="constant"``
+    gives ``-I`` (Octave's zero padding).
 
     Examples
     --------
@@ -230,8 +264,14 @@ def intermediate(image: np.ndarray, *, normalize: bool = False, border: str = "r
     )
 
 
-def farid(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-          cval: float = 0.0, channels: str = "separate") -> Gradient:
+def farid(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Farid-Simoncelli 5x5 derivatives, as scikit-image's ``farid_v`` (gx) and ``farid_h`` (gy).
 
     Values equal scikit-image's on the same (unscaled) input; the gain is
@@ -247,8 +287,14 @@ def farid(image: np.ndarray, *, normalize: bool = False, border: str = "reflect1
     return _separable(image, FARID_DIFF, FARID_SMOOTH, "farid", normalize, border, cval, channels)
 
 
-def roberts(image: np.ndarray, *, normalize: bool = False, border: str = "reflect101",
-            cval: float = 0.0, channels: str = "separate") -> Gradient:
+def roberts(
+    image: np.ndarray,
+    *,
+    normalize: bool = False,
+    border: str = "reflect101",
+    cval: float = 0.0,
+    channels: str = "separate",
+) -> Gradient:
     """Roberts cross: the two diagonal 2x2 differences.
 
     ``gx`` is scikit-image's ``roberts_pos_diag``, ``I[r+1, c+1] - I[r, c]``

@@ -45,7 +45,8 @@ def run_reference(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray
             if last_use.get(name, -1) <= index and name not in writes:
                 planes.pop(name, None)
     return {
-        name: planes[name].copy() if planes[name] is image or planes[name].base is image
+        name: planes[name].copy()
+        if planes[name] is image or planes[name].base is image
         else planes[name]
         for name in pipeline.outputs
     }

@@ -18,8 +18,9 @@ __all__ = ["LUMA_WEIGHTS", "gaussian", "gaussian_ksize", "gray"]
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 SIGMA = Float("sigma", "standard deviation in pixels", low=0.0, strict=True)
-KSIZE = OptionalInt("ksize", "odd kernel size; default 2*ceil(4*sigma)+1 (support ceil(4 sigma))",
-                    low=1, odd=True)
+KSIZE = OptionalInt(
+    "ksize", "odd kernel size; default 2*ceil(4*sigma)+1 (support ceil(4 sigma))", low=1, odd=True
+)
 BORDER = Choice("border", BORDERS, "how pixels outside the image are made up")
 CVAL = Float("cval", "value outside the image with border=constant")
 
@@ -32,8 +33,9 @@ def gray(image: np.ndarray) -> np.ndarray:
     image : ndarray
         (H, W) is returned unchanged (the same object); (H, W, 1) and
         gray+alpha (H, W, 2) give their first channel; (H, W, 3) RGB and
-        (H, W, 4) RGBA give ``0.299 R + 0.587 G + 0.114 B``, rounded for
-        integer dtypes (OpenCV's ``cvtColor``, exact to one grey level).
+        (H, W, 4) RGBA give ``0.299 R + 0.587 G + 0.114 B``, rounded to the
+        nearest level for integer dtypes (uint8 through OpenCV's fixed-point
+        ``cvtColor``, which may round the other way within 0.003 of a tie).
 
     Returns
     -------
@@ -60,10 +62,12 @@ def gray(image: np.ndarray) -> np.ndarray:
             f"4 (RGBA) channels. Got {channels} channels instead."
         )
     rgb = np.ascontiguousarray(image[..., :3])
-    if rgb.dtype == np.float64:  # cvtColor has no float64 path
-        r, g, b = LUMA_WEIGHTS
-        return r * rgb[..., 0] + g * rgb[..., 1] + b * rgb[..., 2]
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if rgb.dtype in (np.uint8, np.float32):
+        # OpenCV's 14-bit fixed-point weights round to the nearest level except
+        # within 0.003 of a tie for uint8: fast and all but exact.
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # uint16 needs more precise weights than cvtColor's; float64 has no cvtColor path.
+    return cv2.transform(rgb, np.array([LUMA_WEIGHTS])).reshape(rgb.shape[:2])
 
 
 def gaussian_ksize(sigma: float, ksize: int | None = None) -> int:

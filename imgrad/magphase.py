@@ -42,7 +42,8 @@ CONVENTION = Choice(
     "convention", ("image", "math"), "image: atan2(gy, gx), y down (OpenCV); math: y up (MATLAB)"
 )
 WRAP = Choice(
-    "wrap", ("full", "signed", "half"),
+    "wrap",
+    ("full", "signed", "half"),
     "full: [0, 2pi); signed: (-pi, pi]; half: [0, pi), orientation without polarity",
 )
 PRECISE = Bool("precise", "exact float64 arctan2 instead of OpenCV's fast one (error 2e-4 rad)")
@@ -63,7 +64,9 @@ def magnitude(gx: np.ndarray, gy: np.ndarray, *, norm: str = "l2") -> np.ndarray
     gx, gy : ndarray
         Derivatives of the same shape, (H, W) or (H, W, C), any supported dtype.
     norm : {"l2", "l1", "max"}
-        ``sqrt(gx² + gy²)``, ``|gx| + |gy|`` or ``max(|gx|, |gy|)``.
+        ``sqrt(gx² + gy²)``, ``|gx| + |gy|`` or ``max(|gx|, |gy|)``. Each
+        operation is rounded in the output type, so the bits never depend on
+        memory layout or tiling.
 
     Returns
     -------
@@ -140,7 +143,7 @@ def polar(
     wrap: str = "full",
     precise: bool = False,
 ) -> Polar:
-    """Magnitude and phase in one pass (``cv2.cartToPolar`` for the default L2 fast path).
+    """Magnitude and phase together; equal to :func:`magnitude` and :func:`phase`.
 
     Parameters are those of :func:`magnitude` and :func:`phase`.
 
@@ -154,10 +157,6 @@ def polar(
     gx, gy = _check_pair(gx, gy, "polar")
     norm = NORM.check(norm, "polar")
     _check_angle_options("polar", degrees, convention, wrap, precise)
-    if norm == "l2" and not precise:
-        mag, angle = cv2.cartToPolar(gx, gy, angleInDegrees=bool(degrees))
-        mag, angle = mag.reshape(gx.shape), angle.reshape(gx.shape)
-        return Polar(mag, _apply_conventions(angle, degrees, convention, wrap))
     return Polar(_magnitude(gx, gy, norm), _phase(gx, gy, degrees, convention, wrap, precise))
 
 
@@ -198,7 +197,12 @@ def _check_angle_options(where, degrees, convention, wrap, precise):
 
 def _magnitude(gx: np.ndarray, gy: np.ndarray, norm: str) -> np.ndarray:
     if norm == "l2":
-        return cv2.magnitude(gx, gy).reshape(gx.shape)
+        # Each operation correctly rounded, no fused multiply-add: the same bits
+        # whatever the memory layout. (cv2.magnitude's result depends on buffer
+        # alignment, which would make tiled and whole-image results differ.)
+        out = np.multiply(gx, gx)
+        out += np.multiply(gy, gy)
+        return np.sqrt(out, out=out)
     ax, ay = np.abs(gx), np.abs(gy)
     if norm == "l1":
         return np.add(ax, ay, out=ax)

@@ -29,13 +29,19 @@ __all__ = ["KINDS", "SHAPES", "dilate", "erode", "footprint", "morph_gradient", 
 KINDS = ("basic", "internal", "external")
 SHAPES = ("rect", "ellipse", "cross", "diamond")
 
-KIND = Choice("kind", KINDS, "basic: dilation - erosion; internal: image - erosion; "
-              "external: dilation - image")
+KIND = Choice(
+    "kind",
+    KINDS,
+    "basic: dilation - erosion; internal: image - erosion; external: dilation - image",
+)
 FOOTPRINT = Footprint("footprint", SHAPES, "structuring element shape, or a 2-D 0/1 array")
 SIZE = Size("size", "footprint size: odd integer, or width,height (ignored for an array)")
 ITERATIONS = Int("iterations", "times dilation and erosion are applied", low=1, high=100)
-BORDER = Choice("border", MORPH_BORDERS, "ignore: pixels outside the image take no part; "
-                "or how they are made up")
+BORDER = Choice(
+    "border",
+    MORPH_BORDERS,
+    "ignore: pixels outside the image take no part; or how they are made up",
+)
 CVAL = Float("cval", "value outside the image with border=constant")
 
 _CV_SHAPES = {"rect": cv2.MORPH_RECT, "ellipse": cv2.MORPH_ELLIPSE, "cross": cv2.MORPH_CROSS}
@@ -86,8 +92,9 @@ def reach(fp: np.ndarray, iterations: int = 1) -> int:
     The anchor is the centre, ``(width // 2, height // 2)``, as OpenCV's default.
     """
     height, width = fp.shape
-    return iterations * max(width // 2, width - 1 - width // 2, height // 2,
-                            height - 1 - height // 2)
+    return iterations * max(
+        width // 2, width - 1 - width // 2, height // 2, height - 1 - height // 2
+    )
 
 
 def morph_gradient(
@@ -145,21 +152,32 @@ def morph_gradient(
     border = BORDER.check(border, where)
     cval = CVAL.check(cval, where)
     if kind == "basic":
-        return _subtract(dilate(image, fp, iterations, border, cval),
-                         erode(image, fp, iterations, border, cval))
+        return _subtract(
+            dilate(image, fp, iterations, border, cval), erode(image, fp, iterations, border, cval)
+        )
     if kind == "internal":
         return _subtract(image, erode(image, fp, iterations, border, cval))
     return _subtract(dilate(image, fp, iterations, border, cval), image)
 
 
-def dilate(image: np.ndarray, fp: np.ndarray, iterations: int = 1, border: str = "ignore",
-           cval: float = 0.0) -> np.ndarray:
+def dilate(
+    image: np.ndarray,
+    fp: np.ndarray,
+    iterations: int = 1,
+    border: str = "ignore",
+    cval: float = 0.0,
+) -> np.ndarray:
     """Grey dilation (maximum over the footprint); arguments already checked."""
     return _morph(cv2.dilate, image, fp, iterations, border, cval)
 
 
-def erode(image: np.ndarray, fp: np.ndarray, iterations: int = 1, border: str = "ignore",
-          cval: float = 0.0) -> np.ndarray:
+def erode(
+    image: np.ndarray,
+    fp: np.ndarray,
+    iterations: int = 1,
+    border: str = "ignore",
+    cval: float = 0.0,
+) -> np.ndarray:
     """Grey erosion (minimum over the footprint); arguments already checked."""
     return _morph(cv2.erode, image, fp, iterations, border, cval)
 
@@ -177,8 +195,10 @@ def _footprint(shape, size, where) -> np.ndarray:
 def _morph(op, image, fp, iterations, border, cval) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] > 4:  # OpenCV's border values hold four channels
         return np.stack(
-            [_morph(op, np.ascontiguousarray(image[..., c]), fp, iterations, border, cval)
-             for c in range(image.shape[2])],
+            [
+                _morph(op, np.ascontiguousarray(image[..., c]), fp, iterations, border, cval)
+                for c in range(image.shape[2])
+            ],
             axis=-1,
         )
     # One application per iteration, each with the border rule. (OpenCV merges
@@ -204,5 +224,8 @@ def _subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b, saturating at 0 (and at the top for integers): never negative, never wraps."""
     if a.dtype.kind == "u":
         return cv2.subtract(a, b).reshape(a.shape)
-    out = np.subtract(a, b)
+    # A footprint that reaches only outside the image (border="ignore") leaves
+    # -max/+max in the dilation/erosion; their difference overflows to inf.
+    with np.errstate(over="ignore"):
+        out = np.subtract(a, b)
     return np.maximum(out, 0, out=out)

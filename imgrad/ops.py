@@ -67,8 +67,9 @@ IMAGE = "image"
 # Step-only parameters (not passed to the operator function).
 INPUT = PlaneName("input", "plane to read", default=None)
 NAME = PlaneName("name", "name of the plane written", default=None)
-PREFIX_INPUT = PlaneName("input", "prefix P of the gradient planes read (P_gx, P_gy)",
-                         default=None)
+PREFIX_INPUT = PlaneName(
+    "input", "prefix P of the gradient planes read (P_gx, P_gy)", default=None
+)
 PREFIX_NAME = PlaneName("name", "prefix P of the planes written (P_gx, P_gy)", default=None)
 _STEP_ONLY = ("input", "name")
 
@@ -106,8 +107,9 @@ class Step(ABC):
         by_name = {p.name: p for p in self.params}
         for key in values:
             if key not in by_name:
-                raise PipelineError(_unknown(f"parameter {key!r} for step {self.name!r}", key,
-                                             list(by_name)))
+                raise PipelineError(
+                    _unknown(f"parameter {key!r} for step {self.name!r}", key, list(by_name))
+                )
         checked = {}
         for p in self.params:
             value = values.get(p.name, self.defaults[p.name])
@@ -125,8 +127,9 @@ class Step(ABC):
         values = {}
         for key, text in pairs:
             if key not in by_name:
-                raise PipelineError(_unknown(f"parameter {key!r} for step {cls.name!r}", key,
-                                             list(by_name)))
+                raise PipelineError(
+                    _unknown(f"parameter {key!r} for step {cls.name!r}", key, list(by_name))
+                )
             try:
                 values[key] = by_name[key].parse(text, f"step {cls.name!r}")
             except (ValueError, TypeError) as exc:
@@ -164,8 +167,9 @@ class Step(ABC):
     def changed_values(self) -> dict[str, Any]:
         """Parameters whose value differs from the default."""
         return {
-            k: v for k, v in self.values.items() if not _same(v, self.defaults[k])
-            and not self._irrelevant(k)
+            k: v
+            for k, v in self.values.items()
+            if not _same(v, self.defaults[k]) and not self._irrelevant(k)
         }
 
     def _irrelevant(self, key: str) -> bool:
@@ -206,8 +210,12 @@ def _rebuild(cls: type[Step], values: dict[str, Any]) -> Step:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-                and a.shape == b.shape and bool(np.array_equal(a, b)))
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and bool(np.array_equal(a, b))
+        )
     return bool(a == b)
 
 
@@ -367,8 +375,11 @@ class Polar(_FromGradient):
         magphase.NORM,
         *_ANGLE_OPTIONS,
         GRADIENT_INPUT,
-        PlaneName("name", "prefix P of the planes written: P_magnitude, P_phase (default: "
-                  "the input prefix)", default=None),
+        PlaneName(
+            "name",
+            "prefix P of the planes written: P_magnitude, P_phase (default: the input prefix)",
+            default=None,
+        ),
     )
 
     def writes(self, previous):
@@ -424,8 +435,9 @@ class Scale(Step):
         scaling.DTYPE,
         scaling.LOW,
         scaling.HIGH,
-        PlaneNames("input", "planes to scale (default: those the previous step wrote)",
-                   default=None),
+        PlaneNames(
+            "input", "planes to scale (default: those the previous step wrote)", default=None
+        ),
     )
 
     def _validate(self) -> None:
@@ -452,8 +464,22 @@ class Scale(Step):
 #: Every step by its text name, in the order ``imgrad ops`` lists them.
 STEPS: dict[str, type[Step]] = {
     cls.name: cls
-    for cls in (Gray, Gaussian, Sobel, Scharr, Prewitt, Central, Intermediate, Roberts, Farid,
-                Magnitude, Phase, Polar, Morph, Scale)
+    for cls in (
+        Gray,
+        Gaussian,
+        Sobel,
+        Scharr,
+        Prewitt,
+        Central,
+        Intermediate,
+        Roberts,
+        Farid,
+        Magnitude,
+        Phase,
+        Polar,
+        Morph,
+        Scale,
+    )
 }
 
 
@@ -486,8 +512,12 @@ def available_ops() -> list[dict[str, Any]]:
             "name": cls.name,
             "summary": cls.summary,
             "params": [
-                {"name": p.name, "default": p.to_plain(cls.defaults[p.name]),
-                 "allowed": p.allowed, "doc": p.doc}
+                {
+                    "name": p.name,
+                    "default": p.to_plain(cls.defaults[p.name]),
+                    "allowed": p.allowed,
+                    "doc": p.doc,
+                }
                 for p in cls.params
             ],
         }

@@ -63,7 +63,8 @@ class Pipeline:
     """
 
     def __init__(
-        self, steps: Sequence[Step | str | Mapping[str, Any]] | str,
+        self,
+        steps: Sequence[Step | str | Mapping[str, Any]] | str,
         outputs: Sequence[str] | str | None = None,
     ) -> None:
         if isinstance(steps, str):
@@ -122,8 +123,11 @@ class Pipeline:
             )
         for key in data:
             if key not in _YAML_KEYS + _YAML_INFO_KEYS:
-                raise PipelineError(_unknown(f"key {key!r} in the pipeline description", str(key),
-                                             list(_YAML_KEYS)))
+                raise PipelineError(
+                    _unknown(
+                        f"key {key!r} in the pipeline description", str(key), list(_YAML_KEYS)
+                    )
+                )
         if "steps" not in data:
             raise PipelineError("The pipeline description has no 'steps'.")
         steps = data["steps"]
@@ -315,8 +319,11 @@ def _check_outputs(outputs, default, available) -> tuple[str, ...]:
         return default
     if isinstance(outputs, str):
         outputs = [o.strip() for o in outputs.split(",") if o.strip()]
-    if not isinstance(outputs, Sequence) or not outputs or \
-            not all(isinstance(o, str) for o in outputs):
+    if (
+        not isinstance(outputs, Sequence)
+        or not outputs
+        or not all(isinstance(o, str) for o in outputs)
+    ):
         raise PipelineError(
             "The 'outputs' parameter of Pipeline must be a non-empty list of plane names. "
             f"Got {outputs!r} instead."
@@ -350,8 +357,9 @@ def _yaml_source(source: str | os.PathLike[str]) -> str:
         try:
             return path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise PipelineError(f"Cannot read pipeline file {str(path)!r}: "
-                                f"{exc.strerror or exc}") from None
+            raise PipelineError(
+                f"Cannot read pipeline file {str(path)!r}: {exc.strerror or exc}"
+            ) from None
     if not isinstance(source, str):
         raise PipelineError(
             "The 'source' parameter of Pipeline.from_yaml must be a path or YAML text. "
@@ -375,8 +383,11 @@ def _parse_text(text: str) -> tuple[list[Step], list[str] | None]:
     for position, chunk in enumerate(chunks, 1):
         tokens = _split_top(chunk.strip(), None)
         if not tokens or not tokens[0]:
-            where = "trailing '|'" if position == len(chunks) else (
-                "leading '|'" if position == 1 else "'| |' with nothing between")
+            where = (
+                "trailing '|'"
+                if position == len(chunks)
+                else ("leading '|'" if position == 1 else "'| |' with nothing between")
+            )
             raise PipelineError(
                 f"Step {position} of {text.strip()!r} is empty ({where}). "
                 "Write steps separated by '|', e.g. 'gray | sobel | polar'."
@@ -397,8 +408,7 @@ def _pairs(tokens: list[str], step: str) -> list[tuple[str, str]]:
         key, sep, value = token.partition("=")
         if not sep or not key or not value:
             raise PipelineError(
-                f"Parameter {token!r} of step {step!r} must be written key=value, "
-                "e.g. ksize=5."
+                f"Parameter {token!r} of step {step!r} must be written key=value, e.g. ksize=5."
             )
         if key in seen:
             raise PipelineError(f"Parameter {key!r} of step {step!r} is given twice.")

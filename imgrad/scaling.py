@@ -10,7 +10,8 @@ from imgrad._validation import check_image
 __all__ = ["check_range", "scale", "scale_bounds"]
 
 METHOD = Choice(
-    "method", ("minmax", "clip", "range"),
+    "method",
+    ("minmax", "clip", "range"),
     "minmax: this image's min..max to 0..top; clip: round and clip values to 0..top; "
     "range: low..high to 0..top (the same for every image)",
 )

@@ -1,0 +1,341 @@
+"""Derivative operators against OpenCV, scipy.ndimage, scikit-image and NumPy definitions."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from skimage import filters as skf
+
+import imgrad
+from imgrad.derivatives import FARID_DIFF, FARID_SMOOTH, METHODS
+
+DTYPES = ["uint8", "uint16", "float32", "float64"]
+CV_BORDERS = {
+    "reflect101": cv2.BORDER_REFLECT_101,
+    "reflect": cv2.BORDER_REFLECT,
+    "replicate": cv2.BORDER_REPLICATE,
+    "constant": cv2.BORDER_CONSTANT,
+}
+# imgrad border name -> (scipy.ndimage mode, numpy.pad mode)
+SCIPY_MODES = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "constant": "constant",
+    "wrap": "wrap",
+}
+ALL_BORDERS = list(SCIPY_MODES)
+
+
+def expected_dtype(image):
+    return np.float64 if image.dtype == np.float64 else np.float32
+
+
+def correlate_2d(image, kernel_2d, border, cval=0.0):
+    """Independent reference: scipy.ndimage.correlate in float64, channel by channel."""
+    image = image.astype(np.float64)
+    mode = SCIPY_MODES[border]
+    if image.ndim == 2:
+        return ndi.correlate(image, kernel_2d, mode=mode, cval=cval)
+    return np.stack(
+        [
+            ndi.correlate(image[..., c], kernel_2d, mode=mode, cval=cval)
+            for c in range(image.shape[2])
+        ],
+        axis=-1,
+    )
+
+
+# --- smoke, shape and dtype ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("key", ["gray-uint8", "gray-uint16", "rgb-float32", "rgb-float64"])
+def test_shape_dtype_and_input_untouched(method, key, photos):
+    image = photos[key]
+    before = image.copy()
+    g = imgrad.gradient(image, method)
+    assert isinstance(g, imgrad.Gradient)
+    assert g.gx.shape == g.gy.shape == image.shape
+    assert g.gx.dtype == g.gy.dtype == expected_dtype(image)
+    np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 5])
+def test_any_channel_count_is_processed_per_channel(channels, astronaut):
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (33, 41, channels), dtype=np.uint8)
+    for border in ALL_BORDERS:
+        g = imgrad.sobel(image, border=border, cval=9.0)
+        assert g.gx.shape == image.shape
+        for c in range(channels):
+            single = imgrad.sobel(image[..., c], border=border, cval=9.0)
+            np.testing.assert_array_equal(g.gx[..., c], single.gx)
+            np.testing.assert_array_equal(g.gy[..., c], single.gy)
+
+
+def test_non_contiguous_and_read_only_inputs(camera):
+    strided = camera[::2, ::3]
+    expected = cv2.Sobel(np.ascontiguousarray(strided), cv2.CV_32F, 1, 0)
+    np.testing.assert_array_equal(imgrad.sobel(strided).gx, expected)
+    frozen = camera.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(imgrad.sobel(frozen).gy, cv2.Sobel(camera, cv2.CV_32F, 0, 1))
+
+
+# --- numerical correctness: OpenCV ---------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ksize", [1, 3, 5, 7, 15, 31])
+@pytest.mark.parametrize("border", list(CV_BORDERS))
+def test_sobel_equals_cv2_sobel(dtype, ksize, border, photos):
+    for kind in ("gray", "rgb"):
+        image = photos[f"{kind}-{dtype}"]
+        depth = cv2.CV_64F if dtype == "float64" else cv2.CV_32F
+        g = imgrad.sobel(image, ksize, border=border)
+        ref_x = cv2.Sobel(image, depth, 1, 0, ksize=ksize, borderType=CV_BORDERS[border])
+        ref_y = cv2.Sobel(image, depth, 0, 1, ksize=ksize, borderType=CV_BORDERS[border])
+        np.testing.assert_array_equal(g.gx, ref_x)
+        np.testing.assert_array_equal(g.gy, ref_y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("border", list(CV_BORDERS))
+def test_scharr_equals_cv2_scharr(dtype, border, photos):
+    image = photos[f"rgb-{dtype}"]
+    depth = cv2.CV_64F if dtype == "float64" else cv2.CV_32F
+    g = imgrad.scharr(image, border=border)
+    cv_border = CV_BORDERS[border]
+    np.testing.assert_array_equal(g.gx, cv2.Scharr(image, depth, 1, 0, borderType=cv_border))
+    np.testing.assert_array_equal(g.gy, cv2.Scharr(image, depth, 0, 1, borderType=cv_border))
+
+
+def test_uint8_ksize7_is_exact_in_float32(photos):
+    image = photos["rgb-uint8"]
+    g = imgrad.sobel(image, 7)
+    exact = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=7)  # integers, exact in float64
+    np.testing.assert_array_equal(g.gx.astype(np.float64), exact)
+
+
+def test_no_overflow_on_extreme_uint16():
+    image = np.zeros((20, 20), np.uint16)
+    image[:, 10:] = 65535
+    g = imgrad.sobel(image, 7)
+    exact = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=7)
+    assert exact.max() == 65535 * (1 + 4 + 5) * 64  # a step edge: far beyond uint16
+    np.testing.assert_allclose(g.gx, exact, rtol=1e-7)
+
+
+# --- numerical correctness: scipy.ndimage with every border ----------------------------
+
+
+def separable_kernel(diff, smooth):
+    return np.outer(smooth, diff), np.outer(diff, smooth)  # (gx kernel, gy kernel)
+
+
+KERNELS = {
+    "sobel": ([-1, 0, 1], [1, 2, 1]),
+    "scharr": ([-1, 0, 1], [3, 10, 3]),
+    "prewitt": ([-1, 0, 1], [1, 1, 1]),
+    "central": ([-0.5, 0, 0.5], [1]),
+    "intermediate": ([0, -1, 1], [1]),
+    "farid": (FARID_DIFF, FARID_SMOOTH),
+}
+
+
+@pytest.mark.parametrize("method", list(KERNELS))
+@pytest.mark.parametrize("border", ALL_BORDERS)
+@pytest.mark.parametrize("cval", [0.0, 37.5])
+def test_every_border_equals_scipy_correlate(method, border, cval, photos):
+    image = photos["rgb-uint8"]
+    diff, smooth = (np.asarray(k, dtype=np.float64) for k in KERNELS[method])
+    kx, ky = separable_kernel(diff, smooth)
+    g = getattr(imgrad, method)(image, border=border, cval=cval)
+    np.testing.assert_allclose(g.gx, correlate_2d(image, kx, border, cval), rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(g.gy, correlate_2d(image, ky, border, cval), rtol=1e-6, atol=1e-3)
+
+
+def test_sobel_wrap_equals_periodic_definition():
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (16, 23), dtype=np.uint8)
+    g = imgrad.sobel(image, border="wrap")
+    f = image.astype(np.float64)
+    # Periodic Sobel from NumPy shifts: gx = smooth_y * (I[x+1] - I[x-1]).
+    dx = np.roll(f, -1, axis=1) - np.roll(f, 1, axis=1)
+    gx = np.roll(dx, 1, axis=0) + 2 * dx + np.roll(dx, -1, axis=0)
+    np.testing.assert_array_equal(g.gx, gx)
+
+
+def test_prewitt_equals_scipy_prewitt_in_the_interior(camera):
+    f = camera.astype(np.float64)
+    g = imgrad.prewitt(camera)
+    np.testing.assert_allclose(g.gx[1:-1, 1:-1], ndi.prewitt(f, axis=1)[1:-1, 1:-1], atol=1e-4)
+    np.testing.assert_allclose(g.gy[1:-1, 1:-1], ndi.prewitt(f, axis=0)[1:-1, 1:-1], atol=1e-4)
+    # scipy's own default border ("reflect") matches border="reflect" everywhere
+    np.testing.assert_allclose(
+        imgrad.prewitt(camera, border="reflect").gx, ndi.prewitt(f, axis=1), atol=1e-4
+    )
+
+
+def test_central_and_intermediate_numpy_definitions(camera):
+    f = camera.astype(np.float64)
+    c = imgrad.central(f)
+    np.testing.assert_array_equal(c.gx[:, 1:-1], (f[:, 2:] - f[:, :-2]) / 2)
+    np.testing.assert_array_equal(c.gy[1:-1, :], (f[2:, :] - f[:-2, :]) / 2)
+    i = imgrad.intermediate(f, border="replicate")
+    np.testing.assert_array_equal(i.gx[:, :-1], f[:, 1:] - f[:, :-1])
+    np.testing.assert_array_equal(i.gx[:, -1], 0)  # MATLAB's convention at the last column
+    np.testing.assert_array_equal(i.gy[:-1, :], f[1:, :] - f[:-1, :])
+
+
+def test_roberts_and_farid_equal_scikit_image(camera):
+    f = camera.astype(np.float64)  # scikit-image keeps float input unscaled
+    r = imgrad.roberts(f, border="reflect")  # scipy.ndimage.convolve's default border
+    np.testing.assert_allclose(r.gx, skf.roberts_pos_diag(f), atol=1e-9)
+    np.testing.assert_allclose(r.gy, skf.roberts_neg_diag(f), atol=1e-9)
+    d = imgrad.farid(f, border="reflect")
+    np.testing.assert_allclose(d.gx, skf.farid_v(f), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(d.gy, skf.farid_h(f), rtol=1e-12, atol=1e-9)
+
+
+# --- kernel scale ---------------------------------------------------------------------
+
+
+def ramp(slope, axis, shape=(41, 43)):
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+    return slope * (xx if axis == "x" else yy)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("slope", [0.5, 3.0])
+def test_normalize_gives_the_slope(method, slope):
+    for axis in ("x", "y"):
+        g = imgrad.gradient(ramp(slope, axis), method, normalize=True)
+        m = imgrad.magnitude(g.gx, g.gy)
+        np.testing.assert_allclose(m[8:-8, 8:-8], slope, rtol=1e-9)
+
+
+@pytest.mark.parametrize("ksize", [1, 3, 5, 7, 9, 31])
+def test_sobel_normalize_any_ksize(ksize):
+    g = imgrad.sobel(ramp(2.0, "x", (80, 80)), ksize, normalize=True)
+    np.testing.assert_allclose(g.gx[20:-20, 20:-20], 2.0, rtol=1e-9)
+    np.testing.assert_allclose(g.gy[20:-20, 20:-20], 0.0, atol=1e-9)
+
+
+def test_documented_gain_table():
+    """The README's table: unnormalized responses to a ramp of slope 1, and the peers'."""
+    r = ramp(1.0, "x")
+    inner = (slice(5, -5), slice(5, -5))
+    gains = {m: float(np.median(imgrad.gradient(r, m).gx[inner])) for m in KERNELS}
+    assert gains == pytest.approx(
+        {
+            "sobel": 8,
+            "scharr": 32,
+            "prewitt": 6,
+            "central": 1,
+            "intermediate": 1,
+            "farid": 0.9917970287521,
+        },
+        rel=1e-9,
+    )
+    assert float(np.median(cv2.Sobel(r, cv2.CV_64F, 1, 0)[inner])) == 8
+    assert float(np.median(ndi.sobel(r, axis=1)[inner])) == 8
+    assert float(np.median(skf.sobel_v(r)[inner])) == pytest.approx(2)
+    rob = imgrad.roberts(r)
+    assert float(np.median(rob.gx[inner])) == pytest.approx(1)  # one step along x per diagonal
+
+
+def test_derivative_sign_convention():
+    """gx > 0 for brightness increasing to the right; gy > 0 increasing downwards."""
+    for method in METHODS:
+        if method == "roberts":
+            continue
+        gx = imgrad.gradient(ramp(1.0, "x"), method).gx[10, 10]
+        gy = imgrad.gradient(ramp(1.0, "y"), method).gy[10, 10]
+        assert gx > 0 and gy > 0, method
+
+
+# --- channels="max" -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sobel", "scharr", "roberts"])
+def test_channels_max_keeps_the_strongest_channel(method, photos):
+    image = photos["rgb-float32"]
+    per_channel = imgrad.gradient(image, method)
+    g = imgrad.gradient(image, method, channels="max")
+    assert g.gx.shape == image.shape[:2]
+    energy = per_channel.gx.astype(np.float64) ** 2 + per_channel.gy.astype(np.float64) ** 2
+    h, w = image.shape[:2]
+    for y, x in np.ndindex(h, w):  # plain definition, pixel by pixel on a small crop
+        if y % 7 or x % 5:
+            continue
+        best = int(np.argmax(energy[y, x]))
+        assert g.gx[y, x] == per_channel.gx[y, x, best]
+        assert g.gy[y, x] == per_channel.gy[y, x, best]
+    assert np.all(g.gx**2 + g.gy**2 >= (energy.max(axis=2) * (1 - 1e-6)).astype(np.float32))
+
+
+def test_channels_max_is_a_no_op_for_gray(camera):
+    a, b = imgrad.sobel(camera), imgrad.sobel(camera, channels="max")
+    np.testing.assert_array_equal(a.gx, b.gx)
+
+
+# --- exceptions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({"ksize": 4}, ValueError, ["'ksize'", "sobel", "odd integer from 1 to 31", "Got 4"]),
+        ({"ksize": 33}, ValueError, ["'ksize'", "Got 33"]),
+        ({"ksize": 0}, ValueError, ["'ksize'", "Got 0"]),
+        ({"ksize": 2.5}, TypeError, ["'ksize'", "Got 2.5"]),
+        ({"ksize": True}, TypeError, ["'ksize'", "Got True"]),
+        ({"border": "mirror"}, ValueError, ["'border'", "'reflect101'", "'wrap'", "'mirror'"]),
+        ({"channels": "min"}, ValueError, ["'channels'", "'separate'", "'max'", "'min'"]),
+        ({"normalize": "yes"}, TypeError, ["'normalize'", "True or False", "'yes'"]),
+        ({"cval": "a"}, TypeError, ["'cval'", "'a'"]),
+        ({"cval": float("nan")}, ValueError, ["'cval'", "nan"]),
+    ],
+)
+def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, words, camera):
+    with pytest.raises(exc) as info:
+        imgrad.sobel(camera, **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("image", "exc", "words"),
+    [
+        (np.zeros((2, 3, 4, 5), np.uint8), ValueError, ["2-D", "4-D", "(2, 3, 4, 5)"]),
+        (np.zeros(5, np.uint8), ValueError, ["1-D"]),
+        (np.zeros((4, 4), np.int32), TypeError, ["int32", "uint8, uint16, float32, float64"]),
+        (np.zeros((4, 4), bool), TypeError, ["bool"]),
+        (np.zeros((4, 4), np.complex64), TypeError, ["complex64"]),
+        (np.zeros((4, 4), np.float16), TypeError, ["float16"]),
+        ([[1, 2], [3, 4]], TypeError, ["'image'", "NumPy array", "[[1, 2], [3, 4]]"]),
+        ("photo.png", TypeError, ["'image'", "'photo.png'"]),
+        (np.zeros((0, 4), np.uint8), ValueError, ["empty", "(0, 4)"]),
+    ],
+)
+@pytest.mark.parametrize("method", ["sobel", "roberts"])
+def test_bad_images(image, exc, words, method):
+    with pytest.raises(exc) as info:
+        imgrad.gradient(image, method)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_gradient_dispatch(camera):
+    for name, function in METHODS.items():
+        a, b = imgrad.gradient(camera, name, normalize=True), function(camera, normalize=True)
+        np.testing.assert_array_equal(a.gx, b.gx)
+    np.testing.assert_array_equal(imgrad.gradient(camera, ksize=5).gx, imgrad.sobel(camera, 5).gx)
+    with pytest.raises(ValueError, match=r"'method' parameter of gradient must be one of .*"):
+        imgrad.gradient(camera, "canny")
+    with pytest.raises(TypeError, match="ksize"):
+        imgrad.gradient(camera, "scharr", ksize=5)

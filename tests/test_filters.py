@@ -1,0 +1,103 @@
+"""gray and gaussian against the BT.601 definition and scipy.ndimage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from PIL import Image
+
+import imgrad
+
+SCIPY_MODES = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "constant": "constant",
+    "wrap": "wrap",
+}
+
+
+def luma(rgb):
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def test_gray_uint8_is_bt601_luma_to_one_level(astronaut):
+    out = imgrad.gray(astronaut)
+    assert out.shape == astronaut.shape[:2] and out.dtype == np.uint8
+    diff = np.abs(out.astype(np.float64) - luma(astronaut))
+    # Rounded to the nearest level; OpenCV's fixed-point weights may round the
+    # other way within 0.003 of a tie.
+    assert diff.max() <= 0.5 + 3e-3
+    assert np.mean(diff > 0.5) < 1e-3
+    pil = np.asarray(Image.fromarray(astronaut).convert("L"))  # Pillow: same BT.601 weights
+    assert np.abs(out.astype(int) - pil.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+def test_gray_other_dtypes(dtype, astronaut):
+    image = astronaut.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    out = imgrad.gray(image)
+    assert out.dtype == dtype
+    tolerance = 0.5 + 1e-2 if dtype == np.uint16 else 1e-3
+    assert np.abs(out.astype(np.float64) - luma(image)).max() <= tolerance
+
+
+def test_gray_alpha_dropped_and_single_channel_unchanged(astronaut, camera):
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 7, np.uint8)])
+    np.testing.assert_array_equal(imgrad.gray(rgba), imgrad.gray(astronaut))
+    assert imgrad.gray(camera) is camera
+    np.testing.assert_array_equal(imgrad.gray(camera[..., None]), camera)
+    np.testing.assert_array_equal(imgrad.gray(np.dstack([camera, camera * 0])), camera)
+    with pytest.raises(ValueError, match=r"1 \(gray\), 2 \(gray\+alpha\), 3 \(RGB\).*Got 5"):
+        imgrad.gray(np.zeros((3, 3, 5), np.uint8))
+
+
+@pytest.mark.parametrize("sigma", [0.6, 1.0, 1.5, 3.2])
+@pytest.mark.parametrize("border", list(SCIPY_MODES))
+def test_gaussian_equals_scipy(sigma, border, camera):
+    image = camera[:120, :97]
+    out = imgrad.gaussian(image, sigma, border=border, cval=11.0)
+    assert out.dtype == np.float32
+    ref = ndi.gaussian_filter(
+        image.astype(np.float64),
+        sigma,
+        mode=SCIPY_MODES[border],
+        cval=11.0,
+        radius=math.ceil(4 * sigma),
+    )
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_gaussian_ksize_float64_and_channels(astronaut):
+    image = astronaut[:50, :60].astype(np.float64)
+    out = imgrad.gaussian(image, 2.0, ksize=5)
+    assert out.dtype == np.float64 and out.shape == image.shape
+    for c in range(3):
+        ref = ndi.gaussian_filter(image[..., c], 2.0, mode="mirror", radius=2)
+        np.testing.assert_allclose(out[..., c], ref, rtol=1e-12, atol=1e-9)
+
+
+def test_gaussian_keeps_fractions(camera):
+    """Nothing is rounded before differentiating: a float32 result of uint8 input."""
+    out = imgrad.gaussian(camera, 1.0)
+    assert np.any(out != np.round(out))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({"sigma": 0}, ValueError, ["'sigma'", "> 0", "Got 0"]),
+        ({"sigma": -1.0}, ValueError, ["'sigma'"]),
+        ({"sigma": "1"}, TypeError, ["'sigma'", "'1'"]),
+        ({"sigma": 1.0, "ksize": 4}, ValueError, ["'ksize'", "odd", "Got 4"]),
+        ({"sigma": 1.0, "border": "mirror"}, ValueError, ["'border'", "'mirror'"]),
+    ],
+)
+def test_gaussian_bad_parameters(kwargs, exc, words, camera):
+    with pytest.raises(exc) as info:
+        imgrad.gaussian(camera, **kwargs)
+    assert all(w in str(info.value) for w in words)

@@ -1,0 +1,609 @@
+"""Tests for imgrad.morphology: smoke, exceptions, shape and dtype, numerical correctness.
+
+The references are independent of imgrad: a plain NumPy definition of grey
+dilation and erosion, scipy.ndimage, OpenCV (the classic recipe
+``cv2.morphologyEx(img, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))``) and
+scikit-image's footprints.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+from skimage.morphology import diamond
+
+import imgrad
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+KINDS = ("basic", "internal", "external")
+BORDERS = ("ignore", "reflect101", "reflect", "replicate", "constant", "wrap")
+# imgrad's border names (OpenCV's meaning) -> np.pad modes.
+NP_PAD = {"reflect101": "reflect", "reflect": "symmetric", "replicate": "edge", "wrap": "wrap"}
+# imgrad's border names -> scipy.ndimage modes.
+NDI_MODE = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "wrap": "wrap",
+    "constant": "constant",
+}
+CV_SHAPES = {"rect": cv2.MORPH_RECT, "ellipse": cv2.MORPH_ELLIPSE, "cross": cv2.MORPH_CROSS}
+
+
+# --- the NumPy reference ---------------------------------------------------------------------
+
+
+def _never_wins(dtype, op):
+    """A value that max (op=np.maximum) or min (np.minimum) never picks: border "ignore"."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return info.min if op is np.maximum else info.max
+    return -np.inf if op is np.maximum else np.inf
+
+
+def ref_morph(image, fp, op, border="ignore", cval=0.0, iterations=1):
+    """Grey dilation (op=np.maximum) or erosion (np.minimum) by definition.
+
+    The output pixel (y, x) takes the max/min of image[y + i - ay, x + j - ax] over the
+    footprint's non-zero (i, j), anchor (ay, ax) = (h // 2, w // 2) as OpenCV's default
+    (the footprint is not reflected, as in OpenCV). Applied `iterations` times, the border
+    made up again each time.
+    """
+    fp = np.asarray(fp).astype(bool)
+    (h, w), (height, width) = fp.shape, image.shape[:2]
+    ay, ax = h // 2, w // 2
+    widths = [(ay, h - 1 - ay), (ax, w - 1 - ax)] + [(0, 0)] * (image.ndim - 2)
+    out = image
+    for _ in range(iterations):
+        if border == "ignore":
+            padded = np.pad(out, widths, constant_values=_never_wins(out.dtype, op))
+        elif border == "constant":
+            padded = np.pad(out, widths, constant_values=cval)
+        else:
+            padded = np.pad(out, widths, mode=NP_PAD[border])
+        windows = [
+            padded[i : i + height, j : j + width] for i, j in zip(*np.nonzero(fp), strict=True)
+        ]
+        out = op.reduce(windows)
+    return out
+
+
+def clipped_difference(a, b):
+    """a - b, clipped at 0 (and at the integer maximum), in a's dtype."""
+    if np.issubdtype(a.dtype, np.integer):
+        diff = a.astype(np.int64) - b.astype(np.int64)
+        return np.clip(diff, 0, np.iinfo(a.dtype).max).astype(a.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # -inf - x where nothing took part
+        return np.maximum(np.subtract(a, b), 0)
+
+
+def ref_gradient(image, kind, fp, **kw):
+    if kind == "basic":
+        return clipped_difference(
+            ref_morph(image, fp, np.maximum, **kw), ref_morph(image, fp, np.minimum, **kw)
+        )
+    if kind == "internal":
+        return clipped_difference(image, ref_morph(image, fp, np.minimum, **kw))
+    return clipped_difference(ref_morph(image, fp, np.maximum, **kw), image)
+
+
+def random_image(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True, dtype=dtype)
+    return rng.standard_normal(shape).astype(dtype) * 50
+
+
+def read_sample(name):
+    with Image.open(SAMPLES / name) as im:
+        return np.asarray(im).copy()
+
+
+# --- smoke -----------------------------------------------------------------------------------
+
+
+def test_smoke_defaults_on_a_sample_photo():
+    image = read_sample("camera.png")
+    out = imgrad.morph_gradient(image)
+    assert out.shape == image.shape
+    assert out.dtype == np.uint8
+    assert 0 < out.mean() < 255
+
+
+def test_bright_pixel_spreads_to_the_footprint():
+    image = np.zeros((7, 9), np.uint8)
+    image[3, 4] = 200
+    external = imgrad.morph_gradient(image, "external", footprint="cross", size=5)
+    expected = cv2.getStructuringElement(cv2.MORPH_CROSS, (5, 5)) * 200
+    expected[2, 2] = 0  # the pixel itself: dilation - image = 0
+    np.testing.assert_array_equal(external[1:6, 2:7], expected)
+    assert external.sum() == expected.sum()  # nothing outside the footprint
+
+
+# --- the seed recipe -------------------------------------------------------------------------
+
+
+def _recipe_inputs():
+    for name in ("camera.png", "coins.png", "astronaut.png", "chelsea.png", "rocket.jpg"):
+        image = read_sample(name)
+        yield f"{name}-uint8", image
+        yield f"{name}-uint16", image.astype(np.uint16) * 257 + np.uint16(3)
+        yield f"{name}-float32", image.astype(np.float32) / 255
+    yield "coffee.png-float64", read_sample("coffee.png").astype(np.float64) / 255 - 0.5
+
+
+RECIPE_INPUTS = dict(_recipe_inputs())
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_INPUTS))
+def test_defaults_reproduce_the_opencv_recipe_exactly(name):
+    image = RECIPE_INPUTS[name]
+    expected = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    got = imgrad.morph_gradient(image)
+    assert got.dtype == image.dtype
+    np.testing.assert_array_equal(got, expected)  # borders included
+
+
+# --- footprints -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", sorted(CV_SHAPES))
+@pytest.mark.parametrize("size", [1, 3, 5, 7, 11, (3, 5), (5, 3), (7, 3), (1, 5), (9, 1)])
+def test_named_footprints_equal_opencv_structuring_elements(shape, size):
+    width, height = (size, size) if isinstance(size, int) else size
+    expected = cv2.getStructuringElement(CV_SHAPES[shape], (width, height))
+    got = imgrad.footprint(shape, size)
+    assert got.dtype == np.uint8
+    assert got.shape == (height, width)  # size is (width, height): width counts columns
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7, 9, 15])
+def test_diamond_equals_skimage_diamond(size):
+    got = imgrad.footprint("diamond", size)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, diamond(size // 2))
+
+
+NAMED_FOOTPRINTS = [
+    *((shape, size) for shape in sorted(CV_SHAPES) for size in (3, 5, (7, 3), (3, 7))),
+    ("diamond", 3),
+    ("diamond", 5),  # a diamond is square
+]
+
+
+@pytest.mark.parametrize(("shape", "size"), NAMED_FOOTPRINTS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_named_footprint_gradient_equals_reference(shape, size, kind):
+    width, height = (size, size) if isinstance(size, int) else size
+    fp = (
+        diamond(width // 2)
+        if shape == "diamond"
+        else cv2.getStructuringElement(CV_SHAPES[shape], (width, height))
+    )
+    image = random_image((19, 23), np.uint8, seed=width * 10 + height)
+    got = imgrad.morph_gradient(image, kind, footprint=shape, size=size)
+    np.testing.assert_array_equal(got, ref_gradient(image, kind, fp))
+
+
+def test_size_is_width_then_height():
+    # A horizontal segment of width 5 spreads a dot along the row (x), not the column.
+    image = np.zeros((9, 9), np.uint8)
+    image[4, 4] = 100
+    out = imgrad.morph_gradient(image, "external", footprint="rect", size=(5, 1))
+    expected = np.zeros_like(image)
+    expected[4, 2:7] = 100
+    expected[4, 4] = 0
+    np.testing.assert_array_equal(out, expected)
+
+
+FOOTPRINT_ARRAYS = {
+    "2x2": np.ones((2, 2), np.uint8),
+    "4x2-bool": np.array([[1, 0], [1, 1], [0, 1], [1, 0]], bool),
+    "2x3": np.array([[0, 1, 1], [1, 0, 1]], np.uint8),
+    "1x4": np.array([[1, 1, 0, 1]], np.int64),
+    "3x3-L": np.array([[1, 0, 0], [1, 0, 0], [1, 1, 1]], np.uint8),
+    "5x5-ring": (
+        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)) - np.pad([[1]], 2).astype(np.uint8)
+    ),
+    "6x1-float": np.array([[1.0], [0.0], [1.0], [1.0], [0.0], [1.0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOOTPRINT_ARRAYS))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_footprint_arrays_equal_opencv_dilate_and_erode(name, dtype):
+    fp = FOOTPRINT_ARRAYS[name]
+    image = random_image((15, 12), dtype, seed=len(name))
+    kernel = fp.astype(np.uint8)
+    dilated, eroded = cv2.dilate(image, kernel), cv2.erode(image, kernel)
+    # Differences clipped at 0: with a footprint that misses its centre, dilation can be
+    # below the image and erosion above it.
+    expected = {
+        "basic": clipped_difference(dilated, eroded),
+        "internal": clipped_difference(image, eroded),
+        "external": clipped_difference(dilated, image),
+    }
+    for kind in KINDS:
+        got = imgrad.morph_gradient(image, kind, footprint=fp)
+        np.testing.assert_array_equal(got, expected[kind], err_msg=kind)
+        np.testing.assert_array_equal(got, ref_gradient(image, kind, fp), err_msg=kind)
+
+
+def test_footprint_array_ignores_size_and_is_returned_as_uint8():
+    fp = np.array([[True, False], [True, True]])
+    got = imgrad.footprint(fp)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, fp.astype(np.uint8))
+    image = random_image((8, 8), np.uint8)
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image, footprint=fp, size=7),
+        ref_gradient(image, "basic", fp),
+    )
+
+
+# --- dtypes, channels, borders, iterations ----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("border", BORDERS)
+def test_every_dtype_kind_and_border_equals_reference(dtype, kind, border):
+    image = random_image((17, 14), dtype, seed=3)
+    cval = 7.0 if np.issubdtype(dtype, np.integer) else 0.5
+    fp = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 3))
+    got = imgrad.morph_gradient(
+        image, kind, footprint="ellipse", size=(5, 3), border=border, cval=cval
+    )
+    assert got.dtype == image.dtype
+    assert got.shape == image.shape
+    np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border, cval=cval))
+
+
+@pytest.mark.parametrize("border", sorted(NDI_MODE))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dilation_and_erosion_equal_scipy_for_symmetric_footprints(border, dtype):
+    # scipy.ndimage reflects the footprint for dilation; symmetric footprints make that moot.
+    image = random_image((16, 21), dtype, seed=5)
+    cval = 9.0
+    fp = diamond(2).astype(bool)
+    mode = {"mode": NDI_MODE[border], "cval": cval}
+    dilated = ndi.grey_dilation(image, footprint=fp, **mode)
+    eroded = ndi.grey_erosion(image, footprint=fp, **mode)
+    kw = {"footprint": "diamond", "size": 5, "border": border, "cval": cval}
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image, "basic", **kw), clipped_difference(dilated, eroded)
+    )
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image, "internal", **kw), clipped_difference(image, eroded)
+    )
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image, "external", **kw), clipped_difference(dilated, image)
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ignore_equals_scipy_with_a_neutral_constant(dtype):
+    # "ignore": outside pixels take no part, as padding with a value that never wins.
+    image = random_image((11, 13), dtype, seed=6)
+    fp = np.ones((3, 5), bool)
+    dilated = ndi.grey_dilation(
+        image, footprint=fp, mode="constant", cval=_never_wins(dtype, np.maximum)
+    )
+    eroded = ndi.grey_erosion(
+        image, footprint=fp, mode="constant", cval=_never_wins(dtype, np.minimum)
+    )
+    got = imgrad.morph_gradient(image, footprint="rect", size=(5, 3))
+    np.testing.assert_array_equal(got, clipped_difference(dilated, eroded))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channels_are_processed_independently(channels, dtype):
+    image = random_image((10, 9, channels), dtype, seed=channels)
+    for kind, border in [("basic", "ignore"), ("internal", "reflect"), ("external", "wrap")]:
+        kw = {"footprint": "cross", "size": 3, "border": border}
+        got = imgrad.morph_gradient(image, kind, **kw)
+        assert got.shape == image.shape
+        assert got.dtype == image.dtype
+        fp = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border))
+        for c in range(channels):
+            plane = np.ascontiguousarray(image[..., c])
+            np.testing.assert_array_equal(got[..., c], imgrad.morph_gradient(plane, kind, **kw))
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("shape", ["rect", "cross"])
+def test_iterations_apply_dilation_and_erosion_n_times(iterations, border, shape):
+    image = random_image((20, 17), np.uint8, seed=iterations)
+    fp = cv2.getStructuringElement(CV_SHAPES[shape], (3, 3))
+    for kind in KINDS:
+        got = imgrad.morph_gradient(
+            image, kind, footprint=shape, iterations=iterations, border=border, cval=40.0
+        )
+        expected = ref_gradient(image, kind, fp, border=border, cval=40.0, iterations=iterations)
+        np.testing.assert_array_equal(got, expected, err_msg=kind)
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+def test_iterations_with_ignore_equal_opencv(iterations):
+    image = random_image((20, 17, 3), np.uint16, seed=iterations)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    expected = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, kernel, iterations=iterations)
+    got = imgrad.morph_gradient(image, footprint="ellipse", size=5, iterations=iterations)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (2, 2), (3, 2)])
+@pytest.mark.parametrize("border", BORDERS)
+def test_images_smaller_than_the_footprint(shape, border):
+    image = random_image(shape, np.float32, seed=sum(shape))
+    fp = np.ones((5, 7), np.uint8)
+    for kind in KINDS:
+        got = imgrad.morph_gradient(image, kind, footprint="rect", size=(7, 5), border=border)
+        np.testing.assert_array_equal(
+            got, ref_gradient(image, kind, fp, border=border), err_msg=kind
+        )
+
+
+# --- input handling ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_input_is_not_modified(dtype):
+    image = random_image((12, 10, 3), dtype, seed=8)
+    before = image.copy()
+    for kind in KINDS:
+        imgrad.morph_gradient(image, kind, iterations=2, border="wrap")
+    np.testing.assert_array_equal(image, before)
+
+
+def test_read_only_input_works():
+    image = random_image((12, 10), np.uint8, seed=9)
+    image.flags.writeable = False
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image), ref_gradient(image, "basic", np.ones((3, 3)))
+    )
+
+
+def test_non_contiguous_views_work():
+    base = random_image((30, 40, 4), np.float32, seed=10)
+    for view in (base[::2, ::-3], base[..., 1:3], np.asfortranarray(base[..., 0])):
+        got = imgrad.morph_gradient(view, "internal")
+        np.testing.assert_array_equal(got, ref_gradient(view, "internal", np.ones((3, 3))))
+
+
+# --- properties -----------------------------------------------------------------------------
+
+images = st.sampled_from([np.uint8, np.uint16]).flatmap(
+    lambda dtype: arrays(dtype, st.tuples(st.integers(1, 12), st.integers(1, 12)))
+)
+centred_footprints = st.sampled_from(["rect", "ellipse", "cross", "diamond"])
+sizes = st.sampled_from([1, 3, 5])
+borders = st.sampled_from(BORDERS)
+PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+@PROPERTY_SETTINGS
+@given(
+    image=images,
+    shape=centred_footprints,
+    size=sizes,
+    border=borders,
+    iterations=st.integers(1, 3),
+)
+def test_basic_is_internal_plus_external(image, shape, size, border, iterations):
+    # With the centre in the footprint, erosion <= image <= dilation: nothing is clipped and
+    # the two halves add up exactly.
+    kw = {
+        "footprint": shape,
+        "size": size,
+        "border": border,
+        "iterations": iterations,
+        "cval": 0.0,
+    }
+    basic = imgrad.morph_gradient(image, "basic", **kw).astype(np.int64)
+    internal = imgrad.morph_gradient(image, "internal", **kw).astype(np.int64)
+    external = imgrad.morph_gradient(image, "external", **kw).astype(np.int64)
+    np.testing.assert_array_equal(basic, internal + external)
+    assert (internal <= image).all()
+    assert (external <= np.iinfo(image.dtype).max - image.astype(np.int64)).all()
+
+
+@PROPERTY_SETTINGS
+@given(
+    image=arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 10), st.integers(1, 10)),
+        elements=st.sampled_from([0, 255]),
+    ),
+    kind=st.sampled_from(KINDS),
+    shape=centred_footprints,
+    border=borders,
+)
+def test_uint8_extremes_never_wrap(image, kind, shape, border):
+    got = imgrad.morph_gradient(image, kind, footprint=shape, size=3, border=border, cval=255)
+    fp = diamond(1) if shape == "diamond" else cv2.getStructuringElement(CV_SHAPES[shape], (3, 3))
+    np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border, cval=255))
+    assert set(np.unique(got)) <= {0, 255}
+
+
+@PROPERTY_SETTINGS
+@given(
+    image=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 10), st.integers(1, 10)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    ),
+    kind=st.sampled_from(KINDS),
+    fp=arrays(
+        np.uint8, st.tuples(st.integers(1, 4), st.integers(1, 4)), elements=st.integers(0, 1)
+    ).filter(lambda a: a.any()),
+    border=borders,
+)
+def test_float_results_are_never_negative_with_any_footprint(image, kind, fp, border):
+    got = imgrad.morph_gradient(image, kind, footprint=fp, border=border)
+    assert got.dtype == np.float32
+    assert (got >= 0).all()
+    np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border))
+
+
+# --- footprints without their centre -----------------------------------------------------------
+
+# Such a footprint does not compare a pixel with itself: the dilation may be below the pixel
+# and the erosion above it. Internal and external gradients are then clipped at 0: never
+# negative and, for unsigned integers, never wrapped around to large values. Where no pixel
+# of the footprint falls inside the image (border "ignore"), nothing takes part and the
+# gradient is 0.
+OFF_CENTRE = np.array([[1, 0, 0], [0, 0, 0], [0, 0, 1]], np.uint8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("border", BORDERS)
+def test_footprint_without_centre_clips_at_zero(dtype, border):
+    image = random_image((9, 11), dtype, seed=11)
+    for kind in KINDS:
+        got = imgrad.morph_gradient(image, kind, footprint=OFF_CENTRE, border=border)
+        expected = ref_gradient(image, kind, OFF_CENTRE, border=border)
+        np.testing.assert_array_equal(got, expected, err_msg=kind)
+        assert (got >= 0).all()
+    # Some pixels really are clipped: the test exercises what it documents.
+    eroded = ref_morph(image, OFF_CENTRE, np.minimum, border=border)
+    assert (eroded > image).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_footprint_reaching_only_outside_gives_zero_without_warnings(dtype, kind):
+    # The only offset is one column to the left: the first column sees nothing inside.
+    fp = np.array([[1, 0, 0]], np.uint8)
+    image = random_image((4, 5), dtype, seed=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = imgrad.morph_gradient(image, kind, footprint=fp)
+    np.testing.assert_array_equal(got[:, 0], np.zeros(4, dtype))
+    np.testing.assert_array_equal(got, ref_gradient(image, kind, fp))
+
+
+# --- exceptions -----------------------------------------------------------------------------
+
+IMAGE = np.zeros((5, 5), np.uint8)
+
+BAD_ARGUMENTS = [
+    # (keyword arguments, exception, pieces the message must contain)
+    ({"kind": "middle"}, ValueError, ["'kind'", "'middle'", "basic", "internal", "external"]),
+    ({"kind": None}, ValueError, ["'kind'", "None", "basic"]),
+    ({"footprint": "star"}, ValueError, ["'footprint'", "'star'", "rect", "ellipse", "diamond"]),
+    ({"size": 4}, ValueError, ["'size'", "4", "odd"]),
+    ({"size": (3, 4)}, ValueError, ["'size'", "(3, 4)", "odd"]),
+    ({"size": (3, 5, 7)}, ValueError, ["'size'", "(3, 5, 7)", "width"]),
+    ({"size": 0}, ValueError, ["'size'", "0", "odd"]),
+    ({"size": -3}, ValueError, ["'size'", "-3", "odd"]),
+    ({"size": 3.0}, TypeError, ["'size'", "3.0", "odd"]),
+    ({"footprint": "diamond", "size": (3, 5)}, ValueError, ["'size'", "(3, 5)", "diamond"]),
+    ({"iterations": 0}, ValueError, ["'iterations'", "0", "1"]),
+    ({"iterations": 1.5}, TypeError, ["'iterations'", "1.5", "integer"]),
+    ({"border": "mirror"}, ValueError, ["'border'", "'mirror'", "ignore", "reflect101"]),
+    ({"cval": "zero"}, TypeError, ["'cval'", "'zero'", "number"]),
+    ({"cval": float("nan")}, ValueError, ["'cval'", "nan", "finite"]),
+    (
+        {"footprint": np.zeros((3, 3), np.uint8)},
+        ValueError,
+        ["'footprint'", "shape (3, 3)", "at least one"],
+    ),
+    (
+        {"footprint": np.ones((3, 3, 3), np.uint8)},
+        ValueError,
+        ["'footprint'", "shape (3, 3, 3)", "2-D"],
+    ),
+    ({"footprint": np.full((3, 3), 2)}, ValueError, ["'footprint'", "shape (3, 3)", "0/1"]),
+    ({"footprint": np.ones((0, 3))}, ValueError, ["'footprint'", "shape (0, 3)", "2-D"]),
+    ({"footprint": 3}, TypeError, ["'footprint'", "3", "rect"]),
+]
+
+
+def _argument_id(kwargs):
+    def describe(v):
+        if isinstance(v, np.ndarray):
+            return f"array{v.shape}" + (f"-max{v.max()}" if v.size else "")
+        return repr(v)
+
+    return ",".join(f"{k}={describe(v)}" for k, v in kwargs.items())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pieces"),
+    [pytest.param(*case, id=_argument_id(case[0])) for case in BAD_ARGUMENTS],
+)
+def test_bad_parameters_raise_with_a_helpful_message(kwargs, error, pieces):
+    with pytest.raises(error) as info:
+        imgrad.morph_gradient(IMAGE, **kwargs)
+    message = str(info.value)
+    assert "morph_gradient" in message
+    for piece in pieces:
+        assert piece in message
+
+
+BAD_IMAGES = [
+    (np.zeros((2, 3, 4, 1), np.uint8), ValueError, ["'image'", "4-D", "(2, 3, 4, 1)", "2-D"]),
+    (np.zeros(5, np.uint8), ValueError, ["'image'", "1-D", "2-D"]),
+    (np.zeros((0, 4), np.uint8), ValueError, ["'image'", "(0, 4)", "empty"]),
+    (np.zeros((3, 3), np.int32), TypeError, ["'image'", "int32", "uint8", "float64"]),
+    (np.zeros((3, 3), bool), TypeError, ["'image'", "bool", "uint8"]),
+    (np.zeros((3, 3), np.complex128), TypeError, ["'image'", "complex128", "uint8"]),
+    (np.zeros((3, 3), np.float16), TypeError, ["'image'", "float16", "float32"]),
+    ([[1, 2], [3, 4]], TypeError, ["'image'", "[[1, 2], [3, 4]]", "NumPy array"]),
+]
+
+
+def _image_id(image):
+    if isinstance(image, np.ndarray):
+        return f"{image.dtype}{image.shape}"
+    return type(image).__name__
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "pieces"),
+    [pytest.param(*case, id=_image_id(case[0])) for case in BAD_IMAGES],
+)
+def test_bad_images_raise_with_a_helpful_message(image, error, pieces):
+    with pytest.raises(error) as info:
+        imgrad.morph_gradient(image)
+    message = str(info.value)
+    assert "morph_gradient" in message
+    for piece in pieces:
+        assert piece in message
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "pieces"),
+    [
+        pytest.param(("star", 3), ValueError, ["'footprint'", "'star'", "cross"], id="star"),
+        pytest.param(("rect", 2), ValueError, ["'size'", "2", "odd"], id="even-size"),
+        pytest.param(
+            ("diamond", (5, 3)), ValueError, ["'size'", "(5, 3)", "diamond"], id="flat-diamond"
+        ),
+        pytest.param(
+            (np.zeros((2, 2)),), ValueError, ["'footprint'", "at least one"], id="all-zero"
+        ),
+    ],
+)
+def test_footprint_function_rejects_bad_arguments(args, error, pieces):
+    with pytest.raises(error) as info:
+        imgrad.footprint(*args)
+    message = str(info.value)
+    assert "footprint" in message
+    for piece in pieces:
+        assert piece in message
