@@ -49,6 +49,8 @@ _LAZY = {
     "scale": "imgrad.scaling",
     "Pipeline": "imgrad.pipeline",
     "available_ops": "imgrad.ops",
+    "colorize": "imgrad.visualize",
+    "preview": "imgrad.visualize",
     "read": "imgrad.io",
     "write": "imgrad.io",
     "probe": "imgrad.io",
@@ -91,3 +93,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from imgrad.ops import available_ops
     from imgrad.pipeline import Pipeline
     from imgrad.scaling import scale
+    from imgrad.visualize import colorize, preview

@@ -141,18 +141,30 @@ class Int(Param):
 
 class Float(Param):
     def __init__(
-        self, name: str, doc: str, *, low: float | None = None, strict: bool = False, **kw: Any
+        self,
+        name: str,
+        doc: str,
+        *,
+        low: float | None = None,
+        strict: bool = False,
+        high: float | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(name, doc, **kw)
-        self.low, self.strict = low, strict
+        self.low, self.strict, self.high = low, strict, high
 
     @property
     def allowed(self) -> str:
-        return float_rule(self.low, not self.strict)
+        return float_rule(self.low, not self.strict, high=self.high)
 
     def check(self, value: Any, where: str) -> float:
         return check_float(
-            value, param=self.name, where=where, low=self.low, low_inclusive=not self.strict
+            value,
+            param=self.name,
+            where=where,
+            low=self.low,
+            low_inclusive=not self.strict,
+            high=self.high,
         )
 
     def parse(self, text: str, where: str = "the pipeline") -> float:

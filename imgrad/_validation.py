@@ -21,6 +21,7 @@ __all__ = [
     "check_float",
     "check_image",
     "check_int",
+    "check_out",
     "check_same_shape",
     "describe",
     "fail",
@@ -108,9 +109,10 @@ def check_float(
     low: float | None = None,
     low_inclusive: bool = True,
     finite: bool = True,
+    high: float | None = None,
 ) -> float:
-    """Return `value` as a float, finite and above `low` if asked."""
-    rule = float_rule(low, low_inclusive, finite)
+    """Return `value` as a float, finite, above `low` and up to `high` if asked."""
+    rule = float_rule(low, low_inclusive, finite, high)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(param, where, rule, value, TypeError)
     value = float(value)
@@ -118,14 +120,23 @@ def check_float(
         raise fail(param, where, rule, value)
     if low is not None and (value < low or (not low_inclusive and value == low)):
         raise fail(param, where, rule, value)
+    if high is not None and value > high:
+        raise fail(param, where, rule, value)
     return value
 
 
-def float_rule(low: float | None, low_inclusive: bool = True, finite: bool = True) -> str:
-    """Text of a number rule, e.g. "a number > 0"."""
-    if low is None:
+def float_rule(
+    low: float | None, low_inclusive: bool = True, finite: bool = True, high: float | None = None
+) -> str:
+    """Text of a number rule, e.g. "a number > 0" or "a number > 0 and <= 100"."""
+    if low is None and high is None:
         return "a finite number" if finite else "a number"
-    return f"a number {'>=' if low_inclusive else '>'} {low:g}"
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_inclusive else '>'} {low:g}")
+    if high is not None:
+        parts.append(f"<= {high:g}")
+    return "a number " + " and ".join(parts)
 
 
 def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
@@ -151,6 +162,28 @@ def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
             f"Got shape {image.shape} instead."
         )
     return image
+
+
+def check_out(
+    out: Any, shape: tuple[int, ...], dtype: np.dtype, *, where: str, param: str = "out"
+) -> np.ndarray:
+    """Check an output buffer: a writeable C-contiguous array of the result's shape and dtype."""
+    dtype = np.dtype(dtype)
+    if (
+        not isinstance(out, np.ndarray)
+        or out.shape != tuple(shape)
+        or out.dtype != dtype
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+    ):
+        raise fail(
+            param,
+            where,
+            f"a writeable C-contiguous array of shape {tuple(shape)} and dtype {dtype}",
+            out,
+            TypeError if not isinstance(out, np.ndarray) else ValueError,
+        )
+    return out
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], where: str):

@@ -45,7 +45,7 @@ import numpy as np
 from imgrad._border import BORDERS, filter_with_border
 from imgrad._dtype import cv_depth, float_dtype
 from imgrad._params import Bool, Choice, Float, Int
-from imgrad._validation import check_choice, check_image
+from imgrad._validation import check_choice, check_image, check_out, fail
 
 __all__ = [
     "METHODS",
@@ -128,6 +128,7 @@ def sobel(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Sobel derivatives, equal to ``cv2.Sobel``.
 
@@ -146,6 +147,9 @@ def sobel(
     channels : {"separate", "max"}
         "max" keeps, at each pixel, the derivatives of the channel whose
         gradient magnitude is largest (as colour Canny and HOG do).
+    out : (ndarray, ndarray), optional
+        Arrays to write gx and gy into, of the result's shape and dtype
+        (C-contiguous); returned in the Gradient.
 
     Returns
     -------
@@ -167,7 +171,7 @@ def sobel(
     else:
         kx, ky = cv2.getDerivKernels(1, 0, ksize, ktype=cv2.CV_64F)
         diff, smooth = kx.ravel(), ky.ravel()
-    return _separable(image, diff, smooth, "sobel", normalize, border, cval, channels)
+    return _separable(image, diff, smooth, "sobel", normalize, border, cval, channels, out)
 
 
 def scharr(
@@ -177,6 +181,7 @@ def scharr(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Scharr derivatives (3x3, weights 3-10-3), equal to ``cv2.Scharr``.
 
@@ -189,7 +194,7 @@ def scharr(
     >>> float(imgrad.scharr(ramp).gx[2, 2]), float(imgrad.scharr(ramp, normalize=True).gx[2, 2])
     (32.0, 1.0)
     """
-    return _separable(image, DIFF, SCHARR_SMOOTH, "scharr", normalize, border, cval, channels)
+    return _separable(image, DIFF, SCHARR_SMOOTH, "scharr", normalize, border, cval, channels, out)
 
 
 def prewitt(
@@ -199,6 +204,7 @@ def prewitt(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Prewitt derivatives (3x3, box smoothing), equal to ``scipy.ndimage.prewitt``.
 
@@ -211,7 +217,9 @@ def prewitt(
     >>> float(imgrad.prewitt(ramp).gx[2, 2])
     6.0
     """
-    return _separable(image, DIFF, PREWITT_SMOOTH, "prewitt", normalize, border, cval, channels)
+    return _separable(
+        image, DIFF, PREWITT_SMOOTH, "prewitt", normalize, border, cval, channels, out
+    )
 
 
 def central(
@@ -221,6 +229,7 @@ def central(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Central differences ``(I[x+1] - I[x-1]) / 2``, as MATLAB's ``imgradientxy(I, 'central')``.
 
@@ -235,7 +244,9 @@ def central(
     >>> imgrad.central(row).gx[0, 1:4]
     array([2., 4., 6.])
     """
-    return _separable(image, CENTRAL_DIFF, NO_SMOOTH, "central", normalize, border, cval, channels)
+    return _separable(
+        image, CENTRAL_DIFF, NO_SMOOTH, "central", normalize, border, cval, channels, out
+    )
 
 
 def intermediate(
@@ -245,6 +256,7 @@ def intermediate(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Forward differences ``I[x+1] - I[x]``, as MATLAB's ``imgradientxy(I, 'intermediate')``.
 
@@ -260,7 +272,7 @@ def intermediate(
     array([1., 3., 5., 7., 0.])
     """
     return _separable(
-        image, INTERMEDIATE_DIFF, NO_SMOOTH, "intermediate", normalize, border, cval, channels
+        image, INTERMEDIATE_DIFF, NO_SMOOTH, "intermediate", normalize, border, cval, channels, out
     )
 
 
@@ -271,6 +283,7 @@ def farid(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Farid-Simoncelli 5x5 derivatives, as scikit-image's ``farid_v`` (gx) and ``farid_h`` (gy).
 
@@ -284,7 +297,9 @@ def farid(
     >>> round(float(imgrad.farid(ramp, normalize=True).gx[3, 3]), 12)
     1.0
     """
-    return _separable(image, FARID_DIFF, FARID_SMOOTH, "farid", normalize, border, cval, channels)
+    return _separable(
+        image, FARID_DIFF, FARID_SMOOTH, "farid", normalize, border, cval, channels, out
+    )
 
 
 def roberts(
@@ -294,6 +309,7 @@ def roberts(
     border: str = "reflect101",
     cval: float = 0.0,
     channels: str = "separate",
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
     """Roberts cross: the two diagonal 2x2 differences.
 
@@ -315,10 +331,11 @@ def roberts(
     """
     where = "roberts"
     image, dtype = _check_common(image, where, normalize, border, cval, channels)
+    gx_out, gy_out = _check_outs(out, image, dtype, channels, where)
     gain = np.sqrt(2.0) if normalize else 1.0
-    gx = _correlate(image, ROBERTS_POS_DIAG / gain, 1, border, cval, dtype)
-    gy = _correlate(image, ROBERTS_NEG_DIAG / gain, 1, border, cval, dtype)
-    return _select_channels(gx, gy, channels)
+    gx = _correlate(image, ROBERTS_POS_DIAG / gain, border, cval, dtype, gx_out)
+    gy = _correlate(image, ROBERTS_NEG_DIAG / gain, border, cval, dtype, gy_out)
+    return _select_channels(gx, gy, channels, out)
 
 
 #: Derivative methods by name, for :func:`gradient` and the pipeline.
@@ -374,54 +391,74 @@ def _check_common(image, where, normalize, border, cval, channels):
     return np.ascontiguousarray(image), float_dtype(image)
 
 
-def _separable(image, diff, smooth, where, normalize, border, cval, channels) -> Gradient:
+def _check_outs(out, image, dtype, channels, where):
+    """Output buffers for the per-channel planes (None: allocate)."""
+    if out is None:
+        return None, None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise fail("out", where, "a tuple (gx, gy) of two arrays", out, TypeError)
+    shape = image.shape[:2] if channels == "max" else image.shape
+    for plane in out:
+        check_out(plane, shape, dtype, where=where)
+    if channels == "max" and image.ndim == 3:
+        return None, None  # the per-channel planes are temporaries
+    return out
+
+
+def _separable(image, diff, smooth, where, normalize, border, cval, channels, out) -> Gradient:
     image, dtype = _check_common(image, where, normalize, border, cval, channels)
+    gx_out, gy_out = _check_outs(out, image, dtype, channels, where)
     if normalize:
         g = gain(diff, smooth)
         # Split the gain between the two kernels so powers of two stay exact.
         diff = diff / (g / np.sum(smooth))
         smooth = smooth / np.sum(smooth)
     radius = max(len(diff), len(smooth)) // 2
-    gx = _sep_filter(image, diff, smooth, radius, border, cval, dtype)
-    gy = _sep_filter(image, smooth, diff, radius, border, cval, dtype)
-    return _select_channels(gx, gy, channels)
+    gx = _sep_filter(image, diff, smooth, radius, border, cval, dtype, gx_out)
+    gy = _sep_filter(image, smooth, diff, radius, border, cval, dtype, gy_out)
+    return _select_channels(gx, gy, channels, out)
 
 
-def _sep_filter(image, kernel_x, kernel_y, radius, border, cval, dtype) -> np.ndarray:
+def _sep_filter(image, kernel_x, kernel_y, radius, border, cval, dtype, out) -> np.ndarray:
     depth = cv_depth(dtype)
 
-    def apply(img, cv_border):
-        return cv2.sepFilter2D(img, depth, kernel_x, kernel_y, borderType=cv_border)
+    def apply(img, cv_border, dst):
+        return cv2.sepFilter2D(img, depth, kernel_x, kernel_y, dst=dst, borderType=cv_border)
 
-    out = filter_with_border(apply, image, radius, border, cval, dtype)
-    return out.reshape(image.shape)
+    return filter_with_border(apply, image, radius, border, cval, dtype, out)
 
 
-def _correlate(image, kernel, radius, border, cval, dtype) -> np.ndarray:
+def _correlate(image, kernel, border, cval, dtype, out) -> np.ndarray:
     depth = cv_depth(dtype)
 
-    def apply(img, cv_border):
-        return cv2.filter2D(img, depth, kernel, borderType=cv_border)
+    def apply(img, cv_border, dst):
+        return cv2.filter2D(img, depth, kernel, dst=dst, borderType=cv_border)
 
-    out = filter_with_border(apply, image, radius, border, cval, dtype)
-    return out.reshape(image.shape)
+    return filter_with_border(apply, image, kernel.shape[0] // 2, border, cval, dtype, out)
 
 
-def _select_channels(gx: np.ndarray, gy: np.ndarray, channels: str) -> Gradient:
+def _select_channels(gx, gy, channels, out) -> Gradient:
     if channels == "separate" or gx.ndim == 2:
         return Gradient(gx, gy)
-    return Gradient(*strongest_channel(gx, gy))
+    return Gradient(*strongest_channel(gx, gy, out=out))
 
 
-def strongest_channel(gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def strongest_channel(
+    gx: np.ndarray, gy: np.ndarray, *, out: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """At each pixel, the (gx, gy) of the channel with the largest gx² + gy².
 
-    Ties go to the first channel. Returns two (H, W) planes.
+    Ties go to the first channel. Returns two (H, W) planes (`out` if given).
     """
     energy = gx * gx
     energy += gy * gy
     index = energy.argmax(axis=2)[..., np.newaxis]
-    return (
+    best = (
         np.take_along_axis(gx, index, axis=2)[..., 0],
         np.take_along_axis(gy, index, axis=2)[..., 0],
     )
+    if out is None:
+        return best
+    np.copyto(out[0], best[0])
+    np.copyto(out[1], best[1])
+    return out

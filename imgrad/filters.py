@@ -7,10 +7,10 @@ import math
 import cv2
 import numpy as np
 
-from imgrad._border import BORDERS, filter_with_border
+from imgrad._border import BORDERS, deliver, filter_with_border
 from imgrad._dtype import cv_depth, float_dtype
 from imgrad._params import Choice, Float, OptionalInt
-from imgrad._validation import check_image
+from imgrad._validation import check_image, check_out
 
 __all__ = ["LUMA_WEIGHTS", "gaussian", "gaussian_ksize", "gray"]
 
@@ -25,7 +25,7 @@ BORDER = Choice("border", BORDERS, "how pixels outside the image are made up")
 CVAL = Float("cval", "value outside the image with border=constant")
 
 
-def gray(image: np.ndarray) -> np.ndarray:
+def gray(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """ITU-R BT.601 luma of an RGB or RGBA image; alpha is dropped.
 
     Parameters
@@ -36,6 +36,8 @@ def gray(image: np.ndarray) -> np.ndarray:
         (H, W, 4) RGBA give ``0.299 R + 0.587 G + 0.114 B``, rounded to the
         nearest level for integer dtypes (uint8 through OpenCV's fixed-point
         ``cvtColor``, which may round the other way within 0.003 of a tie).
+    out : ndarray, optional
+        (H, W) array of the input's dtype to write the result into.
 
     Returns
     -------
@@ -51,11 +53,17 @@ def gray(image: np.ndarray) -> np.ndarray:
            [30, 30]], dtype=uint8)
     """
     image = check_image(image, where="gray")
-    if image.ndim == 2:
+    if out is not None:
+        check_out(out, image.shape[:2], image.dtype, where="gray")
+    if image.ndim == 2 and out is None:
         return image
-    channels = image.shape[2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
     if channels in (1, 2):
-        return image[..., 0].copy()
+        first = image if image.ndim == 2 else image[..., 0]
+        if out is None:
+            return first.copy()
+        np.copyto(out, first)
+        return out
     if channels not in (3, 4):
         raise ValueError(
             "The 'image' parameter of gray must have 1 (gray), 2 (gray+alpha), 3 (RGB) or "
@@ -65,9 +73,10 @@ def gray(image: np.ndarray) -> np.ndarray:
     if rgb.dtype in (np.uint8, np.float32):
         # OpenCV's 14-bit fixed-point weights round to the nearest level except
         # within 0.003 of a tie for uint8: fast and all but exact.
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return deliver(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY, dst=out), out)
     # uint16 needs more precise weights than cvtColor's; float64 has no cvtColor path.
-    return cv2.transform(rgb, np.array([LUMA_WEIGHTS])).reshape(rgb.shape[:2])
+    luma = cv2.transform(rgb, np.array([LUMA_WEIGHTS]), dst=out)
+    return deliver(luma.reshape(rgb.shape[:2]), out)
 
 
 def gaussian_ksize(sigma: float, ksize: int | None = None) -> int:
@@ -88,6 +97,7 @@ def gaussian(
     ksize: int | None = None,
     border: str = "reflect101",
     cval: float = 0.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gaussian smoothing, computed in floating point so nothing is rounded.
 
@@ -102,6 +112,8 @@ def gaussian(
     border : {"reflect101", "reflect", "replicate", "constant", "wrap"}
     cval : float
         Value outside the image with ``border="constant"``.
+    out : ndarray, optional
+        Array to write the result into (the result's shape and dtype).
 
     Returns
     -------
@@ -123,9 +135,11 @@ def gaussian(
     border = BORDER.check(border, where)
     cval = CVAL.check(cval, where)
     dtype = float_dtype(image)
+    if out is not None:
+        check_out(out, image.shape, dtype, where=where)
     kernel = cv2.getGaussianKernel(ksize, sigma, cv_depth(dtype))
 
-    def apply(img, cv_border):
-        return cv2.sepFilter2D(img, cv_depth(dtype), kernel, kernel, borderType=cv_border)
+    def apply(img, cv_border, dst):
+        return cv2.sepFilter2D(img, cv_depth(dtype), kernel, kernel, dst=dst, borderType=cv_border)
 
-    return filter_with_border(apply, image, ksize // 2, border, cval, dtype).reshape(image.shape)
+    return filter_with_border(apply, image, ksize // 2, border, cval, dtype, out)

@@ -30,9 +30,11 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from imgrad._border import cv_view, deliver
 from imgrad._dtype import float_dtype
 from imgrad._params import Bool, Choice
-from imgrad._validation import check_image, check_same_shape
+from imgrad._scratch import scratch
+from imgrad._validation import check_image, check_out, check_same_shape, fail
 
 __all__ = ["Polar", "magnitude", "phase", "phase_range", "polar"]
 
@@ -56,7 +58,9 @@ class Polar(NamedTuple):
     phase: np.ndarray
 
 
-def magnitude(gx: np.ndarray, gy: np.ndarray, *, norm: str = "l2") -> np.ndarray:
+def magnitude(
+    gx: np.ndarray, gy: np.ndarray, *, norm: str = "l2", out: np.ndarray | None = None
+) -> np.ndarray:
     """Gradient magnitude.
 
     Parameters
@@ -67,6 +71,8 @@ def magnitude(gx: np.ndarray, gy: np.ndarray, *, norm: str = "l2") -> np.ndarray
         ``sqrt(gx² + gy²)``, ``|gx| + |gy|`` or ``max(|gx|, |gy|)``. Each
         operation is rounded in the output type, so the bits never depend on
         memory layout or tiling.
+    out : ndarray, optional
+        Array to write the result into (the result's shape and dtype).
 
     Returns
     -------
@@ -82,7 +88,7 @@ def magnitude(gx: np.ndarray, gy: np.ndarray, *, norm: str = "l2") -> np.ndarray
     """
     gx, gy = _check_pair(gx, gy, "magnitude")
     norm = NORM.check(norm, "magnitude")
-    return _magnitude(gx, gy, norm)
+    return _magnitude(gx, gy, norm, _out(out, gx, "magnitude"))
 
 
 def phase(
@@ -93,6 +99,7 @@ def phase(
     convention: str = "image",
     wrap: str = "full",
     precise: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient direction.
 
@@ -110,6 +117,8 @@ def phase(
     precise : bool
         Use float64 ``arctan2`` (error < 1e-6 rad) instead of OpenCV's fast
         arctangent (error < 2e-4 rad).
+    out : ndarray, optional
+        Array to write the result into (the result's shape and dtype).
 
     Returns
     -------
@@ -130,7 +139,7 @@ def phase(
     """
     gx, gy = _check_pair(gx, gy, "phase")
     _check_angle_options("phase", degrees, convention, wrap, precise)
-    return _phase(gx, gy, degrees, convention, wrap, precise)
+    return _phase(gx, gy, degrees, convention, wrap, precise, _out(out, gx, "phase"))
 
 
 def polar(
@@ -142,10 +151,12 @@ def polar(
     convention: str = "image",
     wrap: str = "full",
     precise: bool = False,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Polar:
     """Magnitude and phase together; equal to :func:`magnitude` and :func:`phase`.
 
-    Parameters are those of :func:`magnitude` and :func:`phase`.
+    Parameters are those of :func:`magnitude` and :func:`phase`; `out` is a
+    pair of arrays (magnitude, phase).
 
     Examples
     --------
@@ -157,7 +168,13 @@ def polar(
     gx, gy = _check_pair(gx, gy, "polar")
     norm = NORM.check(norm, "polar")
     _check_angle_options("polar", degrees, convention, wrap, precise)
-    return Polar(_magnitude(gx, gy, norm), _phase(gx, gy, degrees, convention, wrap, precise))
+    if out is not None and (not isinstance(out, (tuple, list)) or len(out) != 2):
+        raise fail("out", "polar", "a tuple (magnitude, phase) of two arrays", out, TypeError)
+    mag_out, phase_out = (None, None) if out is None else out
+    return Polar(
+        _magnitude(gx, gy, norm, _out(mag_out, gx, "polar")),
+        _phase(gx, gy, degrees, convention, wrap, precise, _out(phase_out, gx, "polar")),
+    )
 
 
 def phase_range(*, degrees: bool = False, wrap: str = "full") -> tuple[float, float]:
@@ -195,59 +212,83 @@ def _check_angle_options(where, degrees, convention, wrap, precise):
     PRECISE.check(precise, where)
 
 
-def _magnitude(gx: np.ndarray, gy: np.ndarray, norm: str) -> np.ndarray:
+def _out(out, like, where):
+    return None if out is None else check_out(out, like.shape, like.dtype, where=where)
+
+
+def _magnitude(gx, gy, norm, out=None) -> np.ndarray:
+    out = np.empty_like(gx) if out is None else out
+    work = scratch(gy.shape, gy.dtype)
     if norm == "l2":
         # Each operation correctly rounded, no fused multiply-add: the same bits
         # whatever the memory layout. (cv2.magnitude's result depends on buffer
         # alignment, which would make tiled and whole-image results differ.)
-        out = np.multiply(gx, gx)
-        out += np.multiply(gy, gy)
+        np.multiply(gx, gx, out=out)
+        np.multiply(gy, gy, out=work)
+        np.add(out, work, out=out)
         return np.sqrt(out, out=out)
-    ax, ay = np.abs(gx), np.abs(gy)
-    if norm == "l1":
-        return np.add(ax, ay, out=ax)
-    return np.maximum(ax, ay, out=ax)
+    np.absolute(gx, out=out)
+    np.absolute(gy, out=work)
+    return (np.add if norm == "l1" else np.maximum)(out, work, out=out)
 
 
-def _phase(gx, gy, degrees, convention, wrap, precise) -> np.ndarray:
+def _phase(gx, gy, degrees, convention, wrap, precise, out=None) -> np.ndarray:
+    period = 360.0 if degrees else 2 * np.pi
     if not precise:
-        angle = cv2.phase(gx, gy, angleInDegrees=bool(degrees)).reshape(gx.shape)
-        return _apply_conventions(angle, degrees, convention, wrap)
+        dst = None if out is None else cv_view(out)
+        angle = deliver(
+            cv2.phase(gx, gy, angleInDegrees=bool(degrees), angle=dst).reshape(gx.shape), out
+        )
+        if convention == "math":  # 0 becomes a full turn, folded back to 0 below
+            np.subtract(angle.dtype.type(period), angle, out=angle)
+        if wrap != "full":
+            _rewrap(angle, period, wrap)
+        _fold(angle, period, wrap)
+        return angle
     y = -gy.astype(np.float64) if convention == "math" else gy.astype(np.float64)
     angle = np.arctan2(y, gx)  # (-pi, pi]
     angle[(gx == 0) & (gy == 0)] = 0.0  # arctan2(-0., -0.) is -pi
     if degrees:
         angle = np.degrees(angle, out=angle)
-    period = 360.0 if degrees else 2 * np.pi
     if wrap != "signed":
         angle[angle < 0] += period
     angle = angle.astype(gx.dtype)
-    return _wrap_rounding(angle, period, wrap)
+    if wrap == "half":
+        _rewrap(angle, period, "half")
+    _fold(angle, period, wrap)
+    if out is None:
+        return angle
+    np.copyto(out, angle)
+    return out
 
 
-def _apply_conventions(angle, degrees, convention, wrap) -> np.ndarray:
-    """Map OpenCV's [0, period] image-convention angle to the requested one, in place."""
-    period = angle.dtype.type(360.0 if degrees else 2 * np.pi)
-    if convention == "math":
-        np.subtract(period, angle, out=angle, where=angle > 0)
+def _rewrap(angle, period, wrap) -> None:
+    """[0, period] to (-period/2, period/2] ("signed") or [0, period/2] ("half"), in place."""
+    half = angle.dtype.type(period / 2)
+    shift = scratch(angle.shape, angle.dtype)
+    # shift = period (signed) or half (half) where the angle is past the middle
     if wrap == "signed":
-        angle[angle > period / 2] -= period
-    return _wrap_rounding(angle, period, wrap)
+        cv2.threshold(
+            cv_view(angle), float(half), float(2 * half), cv2.THRESH_BINARY, dst=cv_view(shift)
+        )
+    else:
+        below = float(np.nextafter(half, angle.dtype.type(0)))
+        cv2.threshold(cv_view(angle), below, float(half), cv2.THRESH_BINARY, dst=cv_view(shift))
+    np.subtract(angle, shift, out=angle)
 
 
-def _wrap_rounding(angle, period, wrap) -> np.ndarray:
+def _fold(angle, period, wrap) -> None:
     """Fold rounding overshoots back into the half-open range, in place.
 
-    [0, period] becomes [0, period) ([0, period/2) for "half"); for "signed",
-    [-period/2, period/2] becomes (-period/2, period/2]. A full turn minus a
-    hair rounds to `period` itself in float32; it is the same direction as 0.
+    A full turn minus a hair rounds to `period` itself in float32; it is the
+    same direction as 0. "full": [0, period); "half": [0, period/2);
+    "signed": (-period/2, period/2].
     """
     period = angle.dtype.type(period)
     if wrap == "signed":
-        angle[angle <= -period / 2] += period
-        return angle
+        np.add(angle, period, out=angle, where=angle <= -period / 2)
+        return
     top = period / 2 if wrap == "half" else period
-    if wrap == "half":
-        angle[angle >= top] -= top
-    angle[angle >= top] = 0
-    return angle
+    below = float(np.nextafter(top, angle.dtype.type(0)))
+    # values above `below`, i.e. >= top, become 0 (one vectorised pass)
+    cv2.threshold(cv_view(angle), below, 0, cv2.THRESH_TOZERO_INV, dst=cv_view(angle))

@@ -20,9 +20,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from imgrad._border import MORPH_BORDERS, cv_border
+from imgrad._border import MORPH_BORDERS, cv_border, cv_view, deliver
 from imgrad._params import Choice, Float, Footprint, Int, Size
-from imgrad._validation import check_image
+from imgrad._scratch import scratch
+from imgrad._validation import check_image, check_out
 
 __all__ = ["KINDS", "SHAPES", "dilate", "erode", "footprint", "morph_gradient", "reach"]
 
@@ -106,6 +107,7 @@ def morph_gradient(
     iterations: int = 1,
     border: str = "ignore",
     cval: float = 0.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Morphological gradient of an image.
 
@@ -127,6 +129,8 @@ def morph_gradient(
         no part. The others make them up as for the derivative filters.
     cval : float
         Value outside the image with ``border="constant"``.
+    out : ndarray, optional
+        Array to write the result into (the image's shape and dtype).
 
     Returns
     -------
@@ -151,13 +155,18 @@ def morph_gradient(
     iterations = ITERATIONS.check(iterations, where)
     border = BORDER.check(border, where)
     cval = CVAL.check(cval, where)
+    if out is not None:
+        check_out(out, image.shape, image.dtype, where=where)
+    # The dilation and erosion are temporaries: scratch slots 0 and 1.
     if kind == "basic":
-        return _subtract(
-            dilate(image, fp, iterations, border, cval), erode(image, fp, iterations, border, cval)
-        )
+        high = _morph(cv2.dilate, image, fp, iterations, border, cval, slot=0)
+        low = _morph(cv2.erode, image, fp, iterations, border, cval, slot=1)
+        return _subtract(high, low, out)
     if kind == "internal":
-        return _subtract(image, erode(image, fp, iterations, border, cval))
-    return _subtract(dilate(image, fp, iterations, border, cval), image)
+        return _subtract(
+            image, _morph(cv2.erode, image, fp, iterations, border, cval, slot=1), out
+        )
+    return _subtract(_morph(cv2.dilate, image, fp, iterations, border, cval, slot=0), image, out)
 
 
 def dilate(
@@ -192,7 +201,8 @@ def _footprint(shape, size, where) -> np.ndarray:
         raise ValueError(str(exc).replace("of footprint", f"of {where}")) from None
 
 
-def _morph(op, image, fp, iterations, border, cval) -> np.ndarray:
+def _morph(op, image, fp, iterations, border, cval, slot=None) -> np.ndarray:
+    """Dilate or erode `iterations` times; into scratch `slot` if given."""
     if image.ndim == 3 and image.shape[2] > 4:  # OpenCV's border values hold four channels
         return np.stack(
             [
@@ -205,27 +215,32 @@ def _morph(op, image, fp, iterations, border, cval) -> np.ndarray:
     # iterations of a rectangle into one larger rectangle, which is the same only
     # for border="ignore".)
     out = image
-    for _ in range(iterations):
-        out = _morph_once(op, out, fp, border, cval).reshape(image.shape)
+    for i in range(iterations):
+        last = i == iterations - 1
+        dst = scratch(image.shape, image.dtype, slot) if last and slot is not None else None
+        out = deliver(_morph_once(op, out, fp, border, cval, dst).reshape(image.shape), dst)
     return out
 
 
-def _morph_once(op, image, fp, border, cval) -> np.ndarray:
+def _morph_once(op, image, fp, border, cval, dst) -> np.ndarray:
+    dst = None if dst is None else cv_view(dst)
     if border == "ignore":  # OpenCV's default: +-inf outside, i.e. ignored
-        return op(image, fp)
+        return op(image, fp, dst=dst)
     if border == "wrap":  # OpenCV's morphology has no wrap: pad explicitly
         r = reach(fp)
         padded = cv2.copyMakeBorder(image, r, r, r, r, cv_border("wrap"))
         return op(padded, fp)[r : r + image.shape[0], r : r + image.shape[1]]
-    return op(image, fp, borderType=cv_border(border), borderValue=(cval,) * 4)
+    return op(image, fp, dst=dst, borderType=cv_border(border), borderValue=(cval,) * 4)
 
 
-def _subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _subtract(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a - b, saturating at 0 (and at the top for integers): never negative, never wraps."""
     if a.dtype.kind == "u":
-        return cv2.subtract(a, b).reshape(a.shape)
+        return deliver(
+            cv2.subtract(a, b, dst=None if out is None else cv_view(out)).reshape(a.shape), out
+        )
     # A footprint that reaches only outside the image (border="ignore") leaves
     # -max/+max in the dilation/erosion; their difference overflows to inf.
     with np.errstate(over="ignore"):
-        out = np.subtract(a, b)
+        out = np.subtract(a, b, out=out)
     return np.maximum(out, 0, out=out)

@@ -37,13 +37,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from imgrad import derivatives, filters, magphase, morphology, scaling
+from imgrad import derivatives, filters, magphase, morphology, scaling, visualize
 from imgrad._params import MISSING, Param, PlaneName, PlaneNames
 from imgrad.errors import PipelineError
 
 __all__ = [
     "STEPS",
     "Central",
+    "Colorize",
     "Farid",
     "Gaussian",
     "Gray",
@@ -140,6 +141,9 @@ class Step(ABC):
     def _validate(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Cross-parameter checks (none by default)."""
 
+    def check_inputs(self, producers: Mapping[str, Step]) -> None:  # noqa: B027 - optional hook
+        """Check the steps that wrote the planes read (raise PipelineError)."""
+
     def reads(self, previous: tuple[str, ...]) -> tuple[str, ...]:
         """Planes read, given the planes the previous step wrote."""
         return (self.values["input"] or IMAGE,)
@@ -152,12 +156,25 @@ class Step(ABC):
         """Pixels read around each output pixel."""
         return 0
 
-    def compute(self, *planes: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The work: the operator function on the planes read."""
-        return (self.function(*planes, **self.operator_values()),)
+    def compute(
+        self, *planes: np.ndarray, out: tuple[np.ndarray, ...] | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """The work: the operator function on the planes read.
 
-    #: True when the result of a pixel depends on the whole image (e.g. min-max scaling).
-    needs_whole_image: ClassVar[bool] = False
+        `out`, if given, holds one array per plane written, to write into.
+        """
+        out_plane = None if out is None else out[0]
+        return (self.function(*planes, **self.operator_values(), out=out_plane),)
+
+    @property
+    def needs_whole_image(self) -> bool:
+        """True when a pixel's result may depend on pixels beyond the halo.
+
+        A "wrap" border reads the opposite edge of the image; ``scale
+        method=minmax`` reads the whole image's range. Such pipelines cannot be
+        cut into independent tiles.
+        """
+        return self.values.get("border") == "wrap"
 
     # --- common behaviour
     def operator_values(self) -> dict[str, Any]:
@@ -192,7 +209,9 @@ class Step(ABC):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(_same(self.values[k], other.values[k]) for k in self.values)
+        return all(
+            _same(self.values[k], other.values[k]) for k in self.values if not self._irrelevant(k)
+        )
 
     __hash__ = None  # type: ignore[assignment]  # values may be arrays
 
@@ -272,8 +291,8 @@ class _Derivative(Step):
     def halo(self) -> int:
         return self.radius
 
-    def compute(self, image):
-        return tuple(self.function(image, **self.operator_values()))
+    def compute(self, image, out=None):
+        return tuple(self.function(image, **self.operator_values(), out=out))
 
 
 class Sobel(_Derivative):
@@ -385,8 +404,8 @@ class Polar(_FromGradient):
     def writes(self, previous):
         return _prefixed(self.values["name"] or self.values["input"], ("magnitude", "phase"))
 
-    def compute(self, gx, gy):
-        return tuple(self.function(gx, gy, **self.operator_values()))
+    def compute(self, gx, gy, out=None):
+        return tuple(self.function(gx, gy, **self.operator_values(), out=out))
 
 
 # --- morphology --------------------------------------------------------------
@@ -448,7 +467,7 @@ class Scale(Step):
             raise PipelineError(str(exc)) from None
 
     @property
-    def needs_whole_image(self) -> bool:  # type: ignore[override]
+    def needs_whole_image(self) -> bool:
         return self.values["method"] == "minmax"
 
     def reads(self, previous):
@@ -457,8 +476,50 @@ class Scale(Step):
     def writes(self, previous):
         return self.reads(previous)
 
-    def compute(self, *planes):
-        return tuple(self.function(p, **self.operator_values()) for p in planes)
+    def compute(self, *planes, out=None):
+        outs = out if out is not None else (None,) * len(planes)
+        return tuple(
+            self.function(p, **self.operator_values(), out=o)
+            for p, o in zip(planes, outs, strict=True)
+        )
+
+
+# --- pictures ----------------------------------------------------------------
+
+
+class Colorize(Step):
+    name = "colorize"
+    summary = "direction colour map: hue = direction, brightness = magnitude (RGB uint8)"
+    function = visualize.colorize
+    params = (
+        *visualize.COLORIZE_PARAMS,
+        PlaneName("input", "prefix P of the planes read: P_magnitude, P_phase", default=None),
+        PlaneName("name", "name of the plane written", default="color"),
+    )
+
+    def reads(self, previous):
+        return _prefixed(self.values["input"], ("magnitude", "phase"))
+
+    def writes(self, previous):
+        return (self.values["name"],)
+
+    def check_inputs(self, producers: Mapping[str, Step]) -> None:
+        """The phase options must describe the phase plane as its step wrote it."""
+        phase_step = producers.get(self.reads(())[1])
+        if phase_step is None:
+            return
+        for option in ("degrees", "wrap", "convention"):
+            written = phase_step.values.get(option)
+            if written is not None and written != self.values[option]:
+                text = magphase.DEGREES.format(written) if option == "degrees" else written
+                raise PipelineError(
+                    f"Step 'colorize' reads a phase that step {phase_step.name!r} wrote with "
+                    f"{option}={text}; give colorize {option}={text} too."
+                )
+
+    @property
+    def needs_whole_image(self) -> bool:
+        return self.values["max"] is None  # the brightness percentile is a whole-image statistic
 
 
 #: Every step by its text name, in the order ``imgrad ops`` lists them.
@@ -479,6 +540,7 @@ STEPS: dict[str, type[Step]] = {
         Polar,
         Morph,
         Scale,
+        Colorize,
     )
 }
 

@@ -84,6 +84,9 @@ class Pipeline:
         self.outputs: tuple[str, ...] = _check_outputs(outputs, self.routes[-1][1], available)
         self.halo: int = sum(step.halo() for step in self.steps)
         self._last_use = _last_uses(self.routes, self.outputs)
+        self._last_writer = {
+            name: i for i, (_, writes) in enumerate(self.routes) for name in writes
+        }
 
     # --- construction from text and data ---------------------------------
     @classmethod
@@ -213,15 +216,25 @@ class Pipeline:
 
     @property
     def needs_whole_image(self) -> bool:
-        """True if a step needs whole-image statistics (e.g. ``scale method=minmax``)."""
+        """True if a pixel may depend on more than the halo around it.
+
+        That is, a step needs whole-image statistics (``scale method=minmax``)
+        or reads across the image with ``border=wrap``; such a pipeline runs on
+        whole planes rather than tiles.
+        """
         return any(step.needs_whole_image for step in self.steps)
 
     # --- running -----------------------------------------------------------
-    def __call__(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """Run on one image; returns ``{plane name: array}`` for :attr:`outputs`."""
-        from imgrad.execute import run_reference
+    def __call__(self, image: np.ndarray, *, workers: int | None = None) -> dict[str, np.ndarray]:
+        """Run on one image; returns ``{plane name: array}`` for :attr:`outputs`.
 
-        return run_reference(self, image)
+        The image is processed strip by strip on `workers` threads (default:
+        the CPUs available; pass 1 when images are already processed in
+        parallel). The result does not depend on `workers`.
+        """
+        from imgrad.execute import run_fused
+
+        return run_fused(self, image, workers=workers)
 
     def map(
         self, images: np.ndarray | Iterable[np.ndarray]
@@ -290,13 +303,19 @@ def _plan(steps: tuple[Step, ...]):
     """Planes each step reads and writes; checks every read plane exists."""
     available = [IMAGE]
     previous: tuple[str, ...] = (IMAGE,)
+    producers: dict[str, Step] = {}
     routes = []
     for position, step in enumerate(steps, 1):
         reads = step.reads(previous)
         missing = [p for p in reads if p not in available]
         if missing:
             raise PipelineError(_missing_message(position, step, missing, available))
+        try:
+            step.check_inputs({name: producers[name] for name in reads if name in producers})
+        except PipelineError as exc:
+            raise PipelineError(f"Step {position}: {exc}") from None
         writes = step.writes(previous)
+        producers.update(dict.fromkeys(writes, step))
         routes.append((reads, writes))
         available += [p for p in writes if p not in available]
         previous = writes

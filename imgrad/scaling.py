@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from imgrad._params import Choice, OptionalFloat
-from imgrad._validation import check_image
+from imgrad._validation import check_image, check_out
 
 __all__ = ["check_range", "scale", "scale_bounds"]
 
@@ -27,6 +27,7 @@ def scale(
     dtype: str = "uint8",
     low: float | None = None,
     high: float | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Map a plane to uint8 or uint16.
 
@@ -43,6 +44,8 @@ def scale(
     dtype : {"uint8", "uint16"}
     low, high : float, optional
         Required with method="range" (and only then); low < high.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
 
     Returns
     -------
@@ -75,7 +78,11 @@ def scale(
         values *= work(factor)
     np.rint(values, out=values)
     np.clip(values, 0, top, out=values)
-    return values.astype(dtype)
+    if out is None:
+        return values.astype(dtype)
+    check_out(out, image.shape, np.dtype(dtype), where=where)
+    np.copyto(out, values, casting="unsafe")
+    return out
 
 
 def scale_bounds(image: np.ndarray) -> tuple[float, float]:

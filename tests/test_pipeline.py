@@ -8,74 +8,18 @@ import numpy as np
 import pytest
 import yaml
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import imgrad
 from imgrad import Pipeline, PipelineError, ops
-from imgrad._params import (
-    Bool,
-    Choice,
-    Float,
-    Footprint,
-    Int,
-    OptionalFloat,
-    OptionalInt,
-    PlaneName,
-    PlaneNames,
-    Size,
-)
 
-# What each step needs before it, so any step can be tried alone.
-PREREQUISITE = {"magnitude": "sobel", "phase": "sobel", "polar": "sobel", "scale": "sobel"}
-
-
-def value_strategy(param):
-    """Valid values of a parameter, drawn from its own declared rule."""
-    if isinstance(param, Choice):
-        return st.sampled_from(param.choices)
-    if isinstance(param, Bool):
-        return st.booleans()
-    if isinstance(param, (OptionalInt, Int)):
-        high = min(param.high or 41, 41)
-        ints = st.integers(param.low or 0, high)
-        if param.odd:
-            ints = ints.map(lambda v: v | 1).filter(lambda v: v <= high)
-        return st.none() | ints if isinstance(param, OptionalInt) else ints
-    if isinstance(param, (OptionalFloat, Float)):
-        low = (param.low or 0.0) + (0.1 if param.strict else 0.0)
-        floats = st.floats(low, 8.0, allow_nan=False).map(lambda v: round(v, 3))
-        return floats
-    if isinstance(param, Size):
-        odd = st.integers(0, 4).map(lambda v: 2 * v + 1)
-        return odd | st.tuples(odd, odd)
-    if isinstance(param, Footprint):
-        arrays = st.lists(
-            st.lists(st.sampled_from([0, 1]), min_size=3, max_size=3), min_size=1, max_size=3
-        ).filter(lambda a: any(map(any, a)))
-        return st.sampled_from(["rect", "ellipse", "cross"]) | arrays.map(np.array)
-    raise AssertionError(f"no strategy for {param!r}")
-
-
-@st.composite
-def step_and_values(draw):
-    name = draw(st.sampled_from(sorted(ops.STEPS)))
-    cls = ops.STEPS[name]
-    values = {}
-    for param in cls.params:
-        if isinstance(param, (PlaneName, PlaneNames)) or param.name in ("low", "high"):
-            continue
-        if draw(st.booleans()):
-            values[param.name] = draw(value_strategy(param))
-    if name == "scale" and values.get("method") == "range":
-        values.update(low=0.0, high=draw(st.floats(0.5, 100).map(lambda v: round(v, 2))))
-    return name, values
+from .strategies import PREREQUISITE, step_and_values
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(step_and_values())
 def test_every_step_round_trips_through_text_yaml_and_dict(drawn):
     name, values = drawn
-    steps = [PREREQUISITE[name]] if name in PREREQUISITE else []
+    steps = PREREQUISITE.get(name, [])
     pipe = Pipeline([*steps, ops.make_step(name, **values)])
     assert Pipeline.parse(str(pipe)) == pipe
     assert Pipeline.from_yaml(pipe.to_yaml()) == pipe
@@ -277,6 +221,8 @@ def test_map_over_an_iterable_is_lazy(camera):
         ("scale method=range low=2", ["'low' and 'high'", "low < high"]),
         ("scale high=3", ["only used with method='range'"]),
         ("sobel name=2x", ["'name'", "plane name", "'2x'"]),
+        ("sobel | polar degrees=true | colorize", ["Step 3", "degrees=true", "give colorize"]),
+        ("sobel | polar wrap=half | colorize", ["wrap=half"]),
     ],
 )
 def test_bad_pipelines_fail_when_built_with_a_clear_message(text, words):
