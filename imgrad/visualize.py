@@ -50,7 +50,6 @@ legend (:func:`colour_wheel`) on the direction map.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
