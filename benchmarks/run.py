@@ -1,0 +1,467 @@
+"""imgrad's benchmark: imgrad against its peers, in one process, side by side.
+
+Contenders are interleaved round by round (so a noisy neighbour slows them
+alike) and each is reported by its median. Absolute times depend on the
+machine; the ratios are what count.
+
+    python benchmarks/run.py                 # everything (several minutes)
+    python benchmarks/run.py --quick         # fewer rounds, smaller sets
+    python benchmarks/run.py --sections gradient,morphology
+
+Writes ``benchmarks/results.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import imgrad
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds of each contender, running them round by round."""
+    for run in contenders.values():  # warm up: imports, caches, thread pools
+        run()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def photo(size: str, colour: bool) -> np.ndarray:
+    """A real photograph scaled to `size` (RGB or gray uint8)."""
+    image = imgrad.read(SAMPLES / "astronaut.png")
+    image = cv2.resize(image, SIZES[size], interpolation=cv2.INTER_CUBIC)
+    return image if colour else imgrad.gray(image)
+
+
+def rows_for(results: dict[str, float], reference: str, section: str, case: str) -> list[dict]:
+    base = results[reference]
+    return [
+        {
+            "section": section,
+            "case": case,
+            "contender": name,
+            "ms": round(1000 * sec, 2),
+            f"x {reference}": round(sec / base, 2),
+        }
+        for name, sec in results.items()
+    ]
+
+
+# --- 1. gradient magnitude and phase ----------------------------------------------------
+
+
+def gradient_section(rounds: int, quick: bool) -> list[dict]:
+    """sobel | polar through the public pipeline API against the usual recipes."""
+    from scipy import ndimage as ndi
+    from skimage import filters
+
+    pipe = imgrad.Pipeline.parse("sobel | polar")
+    rows = []
+    for size in ("1080p", "4K"):
+        for colour in (False, True):
+            if quick and colour:
+                continue
+            img = photo(size, colour)
+            f32 = img.astype(np.float32)
+
+            def tutorial():  # the recipe copied from tutorials: float64 everywhere
+                gx = cv2.Sobel(img, cv2.CV_64F, 1, 0)
+                gy = cv2.Sobel(img, cv2.CV_64F, 0, 1)
+                return cv2.magnitude(gx, gy), cv2.phase(gx, gy)
+
+            def opencv_f32():  # the best plain-OpenCV composition
+                gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
+                gy = cv2.Sobel(img, cv2.CV_32F, 0, 1)
+                return cv2.cartToPolar(gx, gy)
+
+            def per_channel(fn):
+                if img.ndim == 2:
+                    return fn(f32)
+                return [fn(f32[..., c]) for c in range(img.shape[2])]
+
+            def skimage_derivatives():  # derivatives only: the peer does less work
+                return per_channel(lambda p: (filters.sobel_h(p), filters.sobel_v(p)))
+
+            def scipy_polar():
+                def one(p):
+                    gx, gy = ndi.sobel(p, axis=1), ndi.sobel(p, axis=0)
+                    return np.hypot(gx, gy), np.arctan2(gy, gx)
+
+                return per_channel(one)
+
+            def floor():  # allocate the two float32 output planes and fill them
+                a = np.empty(img.shape, np.float32)
+                b = np.empty(img.shape, np.float32)
+                a[...] = img
+                b[...] = img
+                return a, b
+
+            results = interleaved(
+                {
+                    "imgrad sobel|polar": lambda: pipe(img),
+                    "tutorial (cv2 float64)": tutorial,
+                    "OpenCV float32 + cartToPolar": opencv_f32,
+                    "scikit-image sobel_h+sobel_v": skimage_derivatives,
+                    "scipy.ndimage sobel+hypot+arctan2": scipy_polar,
+                    "memory floor": floor,
+                },
+                rounds,
+            )
+            case = f"{size} {'RGB' if colour else 'gray'} uint8"
+            rows += rows_for(results, "imgrad sobel|polar", "gradient", case)
+    return rows
+
+
+# --- 2. morphological gradients --------------------------------------------------------
+
+
+def morphology_section(rounds: int, quick: bool) -> list[dict]:
+    from scipy import ndimage as ndi
+    from skimage import morphology as skm
+
+    img = photo("4K", colour=False)
+    small = photo("1080p", colour=False)
+    rows = []
+    cases = [
+        ("rect", 3),
+        ("rect", 7),
+        ("ellipse", 7),
+        ("rect", 15),
+        ("ellipse", 15),
+        ("ellipse", 31),
+        ("diamond", 31),
+    ]
+    if quick:
+        cases = [("rect", 3), ("ellipse", 15), ("ellipse", 31)]
+    for shape, size in cases:
+        fp = imgrad.footprint(shape, size)
+        contenders = {
+            f"imgrad {kind}": (
+                lambda k: lambda: imgrad.morph_gradient(img, k, footprint=shape, size=size)
+            )(kind)
+            for kind in ("basic", "internal", "external")
+        }
+        contenders["cv2.morphologyEx GRADIENT"] = lambda: cv2.morphologyEx(
+            img, cv2.MORPH_GRADIENT, fp
+        )
+        results = interleaved(contenders, rounds)
+        rows += rows_for(
+            results, "cv2.morphologyEx GRADIENT", "morphology", f"4K gray uint8, {shape} {size}"
+        )
+        if size <= 7:  # the pure-Python-speed peers, on 1080p to keep the run short
+            peers = interleaved(
+                {
+                    "imgrad basic": lambda: imgrad.morph_gradient(
+                        small, footprint=shape, size=size
+                    ),
+                    "cv2.morphologyEx GRADIENT": lambda: cv2.morphologyEx(
+                        small, cv2.MORPH_GRADIENT, fp
+                    ),
+                    "scikit-image dilation-erosion": lambda: (
+                        skm.dilation(small, fp) - skm.erosion(small, fp)
+                    ),
+                    "scipy.ndimage grey_dilation-erosion": lambda: (
+                        ndi.grey_dilation(small, footprint=fp)
+                        - ndi.grey_erosion(small, footprint=fp)
+                    ),
+                },
+                max(3, rounds // 3),
+            )
+            rows += rows_for(
+                peers, "imgrad basic", "morphology", f"1080p gray uint8, {shape} {size}"
+            )
+    return rows
+
+
+# --- 3. folder batch and 4. memory / start-up -------------------------------------------
+
+
+def make_photo_folder(folder: Path, count: int) -> list[Path]:
+    """`count` distinct ~2.5 MP JPEGs made from the sample photographs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [*sorted(SAMPLES.glob("*.png")), SAMPLES / "rocket.jpg"]
+    sources = [imgrad.read(p) for p in paths]
+    sources = [s if s.ndim == 3 else cv2.cvtColor(s, cv2.COLOR_GRAY2RGB) for s in sources]
+    paths = []
+    for i in range(count):
+        src = sources[i % len(sources)][..., :3]
+        img = cv2.resize(src, (1920, 1280), interpolation=cv2.INTER_CUBIC)
+        if (i // len(sources)) % 2:
+            img = img[:, ::-1]
+        shift = (i * 37) % 200
+        img = np.roll(img, shift, axis=1)
+        path = folder / f"photo_{i:04d}.jpg"
+        cv2.imwrite(
+            str(path),
+            cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
+        paths.append(path)
+    return paths
+
+
+def imgrad_executable() -> str:
+    found = Path(sys.executable).parent / "imgrad"
+    return str(found) if found.exists() else shutil.which("imgrad") or "imgrad"
+
+
+def timed(cmd: list[str], **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+NAIVE_SCRIPT = r"""
+import sys, pathlib, cv2, numpy as np
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for path in sorted(src.glob("*.jpg")):
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    gx = cv2.Sobel(img, cv2.CV_64F, 1, 0); gy = cv2.Sobel(img, cv2.CV_64F, 0, 1)
+    mag = cv2.magnitude(gx, gy)
+    out = cv2.normalize(mag, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    cv2.imwrite(str(dst / (path.stem + ".magnitude.png")), out)
+"""
+
+FLOOR_SCRIPT = r"""
+import sys, pathlib, cv2
+from concurrent.futures import ThreadPoolExecutor
+src, dst, workers = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
+def one(path):
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(dst / (path.stem + ".png")), img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+with ThreadPoolExecutor(workers) as pool:
+    list(pool.map(one, sorted(src.glob("*.jpg"))))
+"""
+
+
+def batch_section(rounds: int, quick: bool) -> list[dict]:
+    """A folder of real JPEGs to magnitude PNGs."""
+    count = 30 if quick else 100
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "photos"
+        make_photo_folder(src, count)
+
+        def fresh(name: str) -> Path:
+            out = tmp / name
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            return out
+
+        contenders = {
+            "imgrad run": lambda: timed(
+                [
+                    imgrad_executable(),
+                    "run",
+                    str(src),
+                    "-o",
+                    str(fresh("imgrad")),
+                    "-p",
+                    "gray | sobel | magnitude",
+                    "--quiet",
+                ]
+            ),
+            "naive serial OpenCV script": lambda: timed(
+                [sys.executable, "-c", NAIVE_SCRIPT, str(src), str(fresh("naive"))]
+            ),
+            "decode+encode floor": lambda: timed(
+                [sys.executable, "-c", FLOOR_SCRIPT, str(src), str(fresh("floor")), str(workers)]
+            ),
+        }
+        mogrify = shutil.which("mogrify")
+        if mogrify and _is_imagemagick(mogrify):
+
+            def imagemagick():
+                out = fresh("magick")
+                return timed(
+                    [
+                        mogrify,
+                        "-path",
+                        str(out),
+                        "-format",
+                        "png",
+                        "-colorspace",
+                        "gray",
+                        "-morphology",
+                        "EdgeIn",
+                        "Square:1",
+                        str(src / "*.jpg"),
+                    ]
+                )
+
+            contenders["ImageMagick mogrify EdgeIn"] = imagemagick
+        times: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(max(1, rounds // 5)):
+            for name, run in contenders.items():
+                times[name].append(run())
+        results = {k: statistics.median(v) for k, v in times.items()}
+    rows = rows_for(results, "imgrad run", "batch", f"{count} JPEGs of 2.5 MP -> magnitude PNG")
+    for row in rows:
+        row["images/s"] = round(count / (row["ms"] / 1000), 1)
+    return rows
+
+
+def _is_imagemagick(path: str) -> bool:
+    try:
+        out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "ImageMagick" in out.stdout
+
+
+def memory_section(rounds: int, quick: bool) -> list[dict]:
+    """Peak memory of batch runs of 200 vs 2000 images, and `imgrad --help` time."""
+    rows = []
+    small, large = (50, 500) if quick else (200, 2000)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "many"
+        src.mkdir()
+        base = cv2.resize(imgrad.read(SAMPLES / "coins.png"), (320, 240))
+        for i in range(large):
+            cv2.imwrite(str(src / f"img_{i:05d}.png"), np.roll(base, i, axis=1))
+        for count in (small, large):
+            sub = tmp / f"in_{count}"
+            sub.mkdir()
+            for i in range(count):
+                os.link(src / f"img_{i:05d}.png", sub / f"img_{i:05d}.png")
+            out = tmp / f"out_{count}"
+            cmd = [
+                imgrad_executable(),
+                "run",
+                str(sub),
+                "-o",
+                str(out),
+                "-p",
+                "gray | sobel | magnitude",
+                "--quiet",
+            ]
+            peak = _peak_rss_mb(cmd)
+            rows.append(
+                {
+                    "section": "memory",
+                    "case": f"batch of {count} images",
+                    "contender": "imgrad run",
+                    "peak MB": round(peak, 1),
+                }
+            )
+    rows[1]["x 200-image run"] = round(rows[1]["peak MB"] / rows[0]["peak MB"], 2)
+    helps = [timed([imgrad_executable(), "--help"]) for _ in range(max(5, rounds))]
+    rows.append(
+        {
+            "section": "memory",
+            "case": "imgrad --help",
+            "contender": "imgrad",
+            "ms": round(1000 * statistics.median(helps), 1),
+        }
+    )
+    return rows
+
+
+def _peak_rss_mb(cmd: list[str]) -> float:
+    """Peak resident memory of a command, from the kernel's accounting of the child."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.strip()) / 1024
+
+
+# --- report --------------------------------------------------------------------------
+
+
+SECTIONS = {
+    "gradient": gradient_section,
+    "morphology": morphology_section,
+    "batch": batch_section,
+    "memory": memory_section,
+}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "imgrad": imgrad.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = []
+    for section in dict.fromkeys(r["section"] for r in rows):
+        part = [r for r in rows if r["section"] == section]
+        keys = [k for k in dict.fromkeys(k for r in part for k in r) if k != "section"]
+        lines += [f"\n**{section}**\n", "| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+        lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in part]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and cases")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per contender")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, from {', '.join(SECTIONS)}",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (5 if args.quick else 15)
+    rows = []
+    for name in args.sections.split(","):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        rows += SECTIONS[name.strip()](rounds, args.quick)
+    report = {"machine": machine(), "rounds": rounds, "results": rows}
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"machine: {report['machine']}")
+    print(markdown(rows))
+    print(f"\nwrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
