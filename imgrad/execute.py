@@ -108,32 +108,29 @@ def run_fused(
     bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
     capacity = rows + 2 * pipeline.halo  # rows of the tallest strip
 
-    # The first strip allocates normally and tells every plane's dtype and shape.
-    workspace: dict[int, tuple[np.ndarray, ...]] = {}
-    first = _run_strip(pipeline, image, *bands[0], workspace, capacity)
+    # A tiny corner of the image tells every output plane's dtype and channels.
+    corner = image[
+        : min(height, 2 * pipeline.halo + 2), : min(image.shape[1], 2 * pipeline.halo + 2)
+    ]
     outputs = {
-        name: np.empty((height, *plane.shape[1:]), plane.dtype) for name, plane in first.items()
+        name: np.empty((height, image.shape[1], *plane.shape[2:]), plane.dtype)
+        for name, plane in _run_steps(pipeline, corner).items()
+        if name in pipeline.outputs
     }
-    for name, plane in first.items():
-        outputs[name][bands[0][0] : bands[0][1]] = plane
 
     def run_group(group: list[tuple[int, int]], workspace: dict) -> None:
         # Each thread reuses its own strip buffers: no allocation per strip.
         for band in group:
             _run_strip(pipeline, image, *band, workspace, capacity, outputs)
 
-    rest = bands[1:]
     groups = [
-        rest[i * len(rest) // workers : (i + 1) * len(rest) // workers] for i in range(workers)
+        bands[i * len(bands) // workers : (i + 1) * len(bands) // workers] for i in range(workers)
     ]
     groups = [g for g in groups if g]
-    if len(groups) <= 1:
-        run_group(rest, workspace)
+    if len(groups) == 1:
+        run_group(bands, {})
     else:
-        pool = _pool(len(groups))
-        futures = [
-            pool.submit(run_group, g, workspace if i == 0 else {}) for i, g in enumerate(groups)
-        ]
+        futures = [_pool(len(groups)).submit(run_group, g, {}) for g in groups]
         for future in futures:
             future.result()
     return outputs
