@@ -22,6 +22,7 @@ from PIL import Image
 from skimage.morphology import diamond
 
 import imgrad
+from imgrad import morphology
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
@@ -607,3 +608,371 @@ def test_footprint_function_rejects_bad_arguments(args, error, pieces):
     assert "footprint" in message
     for piece in pieces:
         assert piece in message
+
+
+# --- strips, threads and chords ------------------------------------------------------------
+#
+# The image is processed in strips of rows on several threads, each strip's dilation and
+# erosion by OpenCV or by an exact chord decomposition. The internal entry point takes the
+# method, the rows per strip and the thread count, so that these tests can force many strips,
+# odd remainders and every method on small images. The references are OpenCV itself, called
+# directly, and the NumPy definition above.
+
+CV_BORDER = {
+    "reflect101": cv2.BORDER_REFLECT_101,
+    "reflect": cv2.BORDER_REFLECT,
+    "replicate": cv2.BORDER_REPLICATE,
+    "constant": cv2.BORDER_CONSTANT,
+}
+OPERATIONS = ("dilate", "erode", *KINDS)
+METHODS = ("opencv", "chords")
+DBL_MAX = float(np.finfo(np.float64).max)
+
+
+def cv_morph(image, fp, operation, border="ignore", cval=0.0, iterations=1):
+    """cv2.dilate or cv2.erode with imgrad's border names, `iterations` times (the border made
+    up each time), channel by channel beyond four channels."""
+    if image.ndim == 3 and image.shape[2] > 4:
+        planes = [np.ascontiguousarray(image[..., c]) for c in range(image.shape[2])]
+        return np.stack(
+            [cv_morph(p, fp, operation, border, cval, iterations) for p in planes], axis=-1
+        )
+    op = cv2.dilate if operation == "dilate" else cv2.erode
+    kernel = np.asarray(fp, np.uint8)
+    (h, w), (height, width) = kernel.shape, image.shape[:2]
+    out = image
+    for _ in range(iterations):
+        if border == "ignore":  # OpenCV's default border
+            result = op(out, kernel)
+        elif border == "wrap":  # OpenCV's morphology has no wrap: pad explicitly
+            top, left = h // 2, w // 2
+            padded = cv2.copyMakeBorder(out, top, h - 1 - top, left, w - 1 - left, cv2.BORDER_WRAP)
+            result = op(padded, kernel)[top : top + height, left : left + width]
+        else:
+            result = op(out, kernel, borderType=CV_BORDER[border], borderValue=(cval,) * 4)
+        out = result.reshape(image.shape)
+    return out
+
+
+def cv_gradient(image, kind, fp, **kw):
+    """The gradients from OpenCV's dilation and erosion, clipped at 0."""
+    if kind == "basic":
+        return clipped_difference(
+            cv_morph(image, fp, "dilate", **kw), cv_morph(image, fp, "erode", **kw)
+        )
+    if kind == "internal":
+        return clipped_difference(image, cv_morph(image, fp, "erode", **kw))
+    return clipped_difference(cv_morph(image, fp, "dilate", **kw), image)
+
+
+def cv_reference(image, operation, fp, **kw):
+    if operation in ("dilate", "erode"):
+        return cv_morph(image, fp, operation, **kw)
+    return cv_gradient(image, operation, fp, **kw)
+
+
+def strips(
+    image, fp, operation, *, method, rows, workers, border="ignore", cval=0.0, iterations=1
+):
+    return morphology._morphology(
+        image, fp, operation, iterations, border, cval, method=method, rows=rows, workers=workers
+    )
+
+
+def covered_by_chords(fp):
+    """The pixels the chords of `fp` cover, checking each step on the way.
+
+    A build must join its source and the source shifted by (dx, dy) without a gap; a take
+    must lie within the footprint.
+    """
+    fp = np.asarray(fp).astype(bool)
+    chords = morphology._chords_of(fp.shape, fp.astype(np.uint8).tobytes())
+    tables = {0: (1, 1)}  # buffer -> (width, height) of the running maximum it holds
+    covered = np.zeros_like(fp)
+    for step in chords.steps:
+        if step[0] == morphology._BUILD:
+            _, target, source, width, height, dx, dy = step
+            source_width, source_height = tables[source]
+            assert (dx == 0) != (dy == 0)
+            assert dx <= source_width and dy <= source_height  # no gap
+            assert (width, height) == (source_width + dx, source_height + dy)
+            tables[target] = (width, height)
+        else:
+            _, source, row, x0 = step
+            width, height = tables[source]
+            assert fp[row : row + height, x0 : x0 + width].all()
+            assert row + height <= fp.shape[0] and x0 + width <= fp.shape[1]
+            covered[row : row + height, x0 : x0 + width] = True
+    return covered
+
+
+NAMED = {
+    **{
+        f"{shape}{size}": imgrad.footprint(shape, size)
+        for shape in morphology.SHAPES
+        for size in (1, 3, 15, 31)
+    },
+    "ellipse(31,9)": imgrad.footprint("ellipse", (31, 9)),
+    "cross(5,21)": imgrad.footprint("cross", (5, 21)),
+    **FOOTPRINT_ARRAYS,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_chords_cover_named_footprints_exactly(name):
+    fp = np.asarray(NAMED[name]).astype(bool)
+    np.testing.assert_array_equal(covered_by_chords(fp), fp)
+
+
+footprint_arrays = arrays(
+    np.uint8, st.tuples(st.integers(1, 15), st.integers(1, 15)), elements=st.integers(0, 1)
+).filter(lambda a: a.any())
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(fp=footprint_arrays)
+def test_chords_cover_any_footprint_exactly(fp):
+    np.testing.assert_array_equal(covered_by_chords(fp), fp.astype(bool))
+
+
+@pytest.mark.parametrize("size", [15, 31, 61])
+def test_chord_steps_grow_with_height_not_area(size):
+    for shape in ("ellipse", "diamond"):
+        fp = imgrad.footprint(shape, size)
+        chords = morphology._chords_of(fp.shape, fp.tobytes())
+        assert fp.sum() >= size * size // 2  # the area OpenCV's cost grows with
+        assert chords.builds + chords.takes <= 2 * size
+    # A band of identical rows takes the running maximum over its height once.
+    rect = imgrad.footprint("rect", size)
+    chords = morphology._chords_of(rect.shape, rect.tobytes())
+    assert (chords.builds, chords.takes) == (2 * int(np.ceil(np.log2(size))), 1)
+
+
+@st.composite
+def strip_cases(draw):
+    """An image, a footprint of 0/1 (any shape: non-convex, even-sized, without its centre),
+    and how to cut the work."""
+    dtype = draw(st.sampled_from(DTYPES))
+    channels = draw(st.sampled_from([None, 1, 3, 4, 5]))
+    height, width = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    shape = (height, width) if channels is None else (height, width, channels)
+    image = random_image(shape, dtype, seed=draw(st.integers(0, 2**16)))
+    integer = np.issubdtype(dtype, np.integer)
+    return {
+        "image": image,
+        "fp": draw(footprint_arrays),
+        "operation": draw(st.sampled_from(OPERATIONS)),
+        "method": draw(st.sampled_from(METHODS)),
+        "rows": draw(st.integers(1, 12)),
+        "workers": draw(st.integers(1, 3)),
+        "border": draw(st.sampled_from(BORDERS)),
+        "cval": float(draw(st.integers(0, 255)))
+        if integer
+        else draw(st.sampled_from([0.0, -2.5, 40.25])),
+        "iterations": draw(st.integers(1, 3)),
+    }
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(case=strip_cases())
+def test_strips_equal_opencv_and_the_definition(case):
+    image, fp, operation = case["image"], case["fp"], case["operation"]
+    kw = {k: case[k] for k in ("border", "cval", "iterations")}
+    got = strips(
+        image,
+        fp,
+        operation,
+        method=case["method"],
+        rows=case["rows"],
+        workers=case["workers"],
+        **kw,
+    )
+    assert got.shape == image.shape and got.dtype == image.dtype
+    np.testing.assert_array_equal(got, cv_reference(image, operation, fp, **kw))
+    if operation in KINDS:
+        np.testing.assert_array_equal(got, ref_gradient(image, operation, fp, **kw))
+    else:
+        op = np.maximum if operation == "dilate" else np.minimum
+        expected = ref_morph(image, fp, op, **kw)
+        if image.dtype.kind == "f":  # where nothing takes part, OpenCV gives -+FLT_MAX, not inf
+            expected = np.nan_to_num(
+                expected, posinf=np.finfo(image.dtype).max, neginf=np.finfo(image.dtype).min
+            )
+        np.testing.assert_array_equal(got, expected)
+
+
+def _photo_planes():
+    gray = read_sample("camera.png")[150:211, 200:273]
+    rgb = read_sample("astronaut.png")[40:93, 180:247]
+    for name, image in (("gray", gray), ("rgb", rgb)):
+        yield f"{name}-uint8", image
+        yield f"{name}-uint16", image.astype(np.uint16) * 257
+        yield f"{name}-float32", image.astype(np.float32) / 255
+        yield f"{name}-float64", image.astype(np.float64) / 255 - 0.5
+
+
+PHOTO_PLANES = dict(_photo_planes())
+PHOTO_FOOTPRINTS = {
+    "ellipse15": imgrad.footprint("ellipse", 15),
+    "diamond(9)": imgrad.footprint("diamond", 9),
+    "cross(5,11)": imgrad.footprint("cross", (5, 11)),
+    "rect(9,5)": imgrad.footprint("rect", (9, 5)),
+    "ring15": FOOTPRINT_ARRAYS["5x5-ring"].repeat(3, axis=0).repeat(3, axis=1),
+    "random6x8": (np.random.default_rng(4).random((6, 8)) < 0.5).astype(np.uint8),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("name", sorted(PHOTO_PLANES))
+def test_strips_on_photos_equal_opencv_for_every_border(name, border, method):
+    image = PHOTO_PLANES[name]
+    cval = 0.25 if image.dtype.kind == "f" else 100.0
+    for fp_name, fp in PHOTO_FOOTPRINTS.items():
+        kw = {"border": border, "cval": cval}
+        for kind in KINDS:
+            got = strips(image, fp, kind, method=method, rows=7, workers=3, **kw)
+            np.testing.assert_array_equal(got, cv_gradient(image, kind, fp, **kw), err_msg=fp_name)
+        got = strips(image, fp, "basic", method=method, rows=5, workers=2, iterations=2, **kw)
+        expected = ref_gradient(image, "basic", fp, iterations=2, **kw)
+        np.testing.assert_array_equal(got, expected, err_msg=fp_name)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("rows", [1, 2, 3, 16, 1000, None])
+@pytest.mark.parametrize("method", METHODS)
+def test_result_does_not_depend_on_strips_or_threads(method, rows, workers):
+    image = read_sample("coins.png")[:83, :101]
+    fp = imgrad.footprint("ellipse", (9, 13))  # even strips of odd footprints, and the reverse
+    for kind in KINDS:
+        got = strips(image, fp, kind, method=method, rows=rows, workers=workers, border="reflect")
+        np.testing.assert_array_equal(got, cv_gradient(image, kind, fp, border="reflect"))
+
+
+@pytest.mark.parametrize("cval", [-5.0, 7.5, 7.6, 300.0, 70000.0, 1e300, -1e300, DBL_MAX])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", METHODS)
+def test_constant_border_values_are_converted_as_opencv_does(method, dtype, cval):
+    # OpenCV rounds and saturates the border value to the dtype, and takes DBL_MAX, its marker
+    # of the default border, as "ignore".
+    image = random_image((23, 19, 3), dtype, seed=13)
+    fp = imgrad.footprint("diamond", 7)
+    for operation in OPERATIONS:
+        got = strips(
+            image, fp, operation, method=method, rows=4, workers=2, border="constant", cval=cval
+        )
+        expected = cv_reference(image, operation, fp, border="constant", cval=cval)
+        np.testing.assert_array_equal(got, expected, err_msg=operation)
+
+
+# --- the public function on large footprints ----------------------------------------------------
+
+
+@pytest.fixture
+def two_threads():
+    """OpenCV's thread count (which the morphology follows) as on a 2-core machine."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    yield
+    cv2.setNumThreads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ["ellipse", "diamond", "cross"])
+def test_large_footprints_on_a_photo_take_chords_and_equal_opencv(shape, dtype, two_threads):
+    camera = read_sample("camera.png")
+    image = camera.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    fp = imgrad.footprint(shape, 61 if shape == "cross" else 31)
+    # What this test is about: the public function takes the chord path here.
+    assert morphology._use_chords(fp, image, 2)
+    expected = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, fp)
+    got = imgrad.morph_gradient(image, footprint=fp)
+    np.testing.assert_array_equal(got, expected)
+    eroded, dilated = cv2.erode(image, fp), cv2.dilate(image, fp)
+    np.testing.assert_array_equal(
+        imgrad.morph_gradient(image, "internal", footprint=fp), clipped_difference(image, eroded)
+    )
+    buffer = np.empty_like(image)
+    got = imgrad.morph_gradient(
+        image, "external", footprint=shape, size=fp.shape[::-1], out=buffer
+    )
+    assert got is buffer
+    np.testing.assert_array_equal(buffer, clipped_difference(dilated, image))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_out_may_be_the_image_itself(kind, method):
+    image = read_sample("astronaut.png")[:150, :120].copy()
+    fp = imgrad.footprint("ellipse", 15)
+    expected = cv_gradient(image, kind, fp, border="wrap")
+    morphology._morphology(
+        image, fp, kind, 1, "wrap", 0.0, image, method=method, rows=9, workers=3
+    )
+    np.testing.assert_array_equal(image, expected)
+
+
+def test_dilate_and_erode_helpers_equal_opencv():
+    image = read_sample("chelsea.png")[:200, :300]
+    for fp in (imgrad.footprint("ellipse", 31), imgrad.footprint("cross", 3)):
+        for iterations in (1, 2):
+            np.testing.assert_array_equal(
+                morphology.dilate(image, fp, iterations, "replicate"),
+                cv_morph(image, fp, "dilate", "replicate", iterations=iterations),
+            )
+            np.testing.assert_array_equal(
+                morphology.erode(image, fp, iterations, "replicate"),
+                cv_morph(image, fp, "erode", "replicate", iterations=iterations),
+            )
+
+
+# --- NaN, infinities and signed zeros -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [3, 31])
+def test_images_with_nan_give_what_opencv_gives(dtype, size):
+    # What NaN gives depends on OpenCV's order of comparisons (it mostly does not spread): an
+    # image holding NaN is processed whole by OpenCV, as before.
+    rng = np.random.default_rng(14)
+    image = (rng.standard_normal((240, 320)) * 10).astype(dtype)
+    image[rng.random(image.shape) < 0.01] = np.nan
+    fp = imgrad.footprint("ellipse", size)
+    dilated, eroded = cv2.dilate(image, fp), cv2.erode(image, fp)
+    expected = {
+        "basic": clipped_difference(dilated, eroded),
+        "internal": clipped_difference(image, eroded),
+        "external": clipped_difference(dilated, image),
+    }
+    for kind in KINDS:
+        got = imgrad.morph_gradient(image, kind, footprint=fp)
+        np.testing.assert_array_equal(got, expected[kind], err_msg=kind)
+    # The chords, left alone, would not give OpenCV's result: the fallback matters.
+    chords = morphology._pass(
+        "dilate", image, image, image, fp, "chords", "ignore", 0.0, 16, 2, False
+    )
+    assert not np.array_equal(chords, dilated, equal_nan=True)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_infinities_and_signed_zeros(method):
+    image = read_sample("camera.png")[:90, :110].astype(np.float32) - 128
+    image[::7, ::5] = -0.0
+    image[10, 10], image[60, 70] = np.inf, -np.inf
+    fp = imgrad.footprint("ellipse", 11)
+    got = strips(image, fp, "basic", method=method, rows=6, workers=3)
+    np.testing.assert_array_equal(got, cv_gradient(image, "basic", fp))
+    np.testing.assert_array_equal(got, ref_gradient(image, "basic", fp))
+    assert not np.signbit(got).any()  # never -0.0
+    # image - erosion is -inf - -inf = NaN at the pixel -inf, dilation - image inf - inf at
+    # the pixel inf: NumPy warns, in the calling thread or not, unless the caller said not to.
+    for kind, nan_at in (("internal", (60, 70)), ("external", (10, 10))):
+        with pytest.warns(RuntimeWarning, match="invalid value"):
+            strips(image, fp, kind, method=method, rows=6, workers=3)
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("error")
+            got = strips(image, fp, kind, method=method, rows=6, workers=3)
+            expected = cv_gradient(image, kind, fp)
+        np.testing.assert_array_equal(got, expected)
+        assert np.isnan(got[nan_at]) and np.isnan(got).sum() == 1
+        assert not np.signbit(got[~np.isnan(got)]).any()
