@@ -86,7 +86,9 @@ def run_fused(
     Notes
     -----
     A pipeline with a step that needs whole-image statistics (``scale
-    method=minmax``) runs on whole planes instead.
+    method=minmax``) or a ``wrap`` border runs on whole planes instead, and so
+    does one whose only neighbourhood steps work in strips themselves
+    (morphology).
 
     Examples
     --------
@@ -102,7 +104,7 @@ def run_fused(
     rows = strip_rows(image, pipeline) if rows is None else int(rows)
     if rows < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
-    if pipeline.needs_whole_image or rows >= height:
+    if pipeline.needs_whole_image or rows >= height or _strips_itself(pipeline):
         return run_reference(pipeline, image)
     workers = default_workers() if workers is None else max(1, int(workers))
     bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
@@ -164,6 +166,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         if workers not in _pools:
             _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="imgrad")
         return _pools[workers]
+
+
+def _strips_itself(pipeline: Pipeline) -> bool:
+    """Every neighbourhood step already works in strips on threads (e.g. morphology)."""
+    return all(step.strips_itself or step.halo() == 0 for step in pipeline.steps)
 
 
 def _run_steps(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray]:

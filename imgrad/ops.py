@@ -166,6 +166,11 @@ class Step(ABC):
         out_plane = None if out is None else out[0]
         return (self.function(*planes, **self.operator_values(), out=out_plane),)
 
+    #: True for operators that already run in cache-sized strips on threads
+    #: themselves (morphology); a pipeline of only such steps and pointwise ones
+    #: runs on whole planes.
+    strips_itself: ClassVar[bool] = False
+
     @property
     def needs_whole_image(self) -> bool:
         """True when a pixel's result may depend on pixels beyond the halo.
@@ -415,6 +420,7 @@ class Morph(Step):
     name = "morph"
     summary = "morphological gradient: basic, internal or external, any footprint"
     function = morphology.morph_gradient
+    strips_itself = True
     params = (
         morphology.KIND,
         morphology.FOOTPRINT,
