@@ -55,7 +55,7 @@ _LAZY = {
     "write": "imgrad.io",
     "probe": "imgrad.io",
 }
-_SUBMODULES = {"ops", "io", "batch", "cli", "dask", "visualize", "execute", "pipeline"}
+_SUBMODULES = {"ops", "io", "batch", "cli", "dask", "tiled", "visualize", "execute", "pipeline"}
 
 __all__ = ["ImageReadError", "ImageWriteError", "PipelineError", "__version__", *_LAZY]
 
