@@ -6,7 +6,10 @@ not processes: OpenCV and NumPy release the GIL while decoding, filtering and
 encoding, so on 2 cores two threads run 1.8-2.1x faster than one, against
 1.7x for two processes (which also pay start-up and pickling, and deadlock
 when forked after OpenCV's threads ran). Each output plane is written
-atomically to ``OUT/<relative folder>/<stem>.<plane>.<ext>``.
+atomically to ``OUT/<relative folder>/<stem>.<plane>.<ext>``. With
+``engine="dask"`` the same per-image work (:func:`process`) runs on the
+workers of a Dask cluster instead, a few images per worker thread at a time;
+this process keeps finding inputs, skipping, and writing the manifest.
 
 Nothing is lost and nothing stops the run: each input is processed in its own
 ``try``, its outcome appended to ``OUT/imgrad-manifest.jsonl`` as soon as it
@@ -32,14 +35,16 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fnmatch
+import functools
 import glob
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -606,6 +611,9 @@ def run(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     progress: Progress | None = None,
+    engine: str = "local",
+    client: Any = None,
+    scheduler: str | None = None,
 ) -> Report:
     """Run a pipeline over files, folders and glob patterns, writing mirrored outputs.
 
@@ -622,6 +630,8 @@ def run(
         A pipeline or its text form.
     workers : int, optional
         Threads processing images; default: every core this process may use.
+        With the dask engine and no `client` or `scheduler`: the workers of
+        the LocalCluster started (one thread each).
     format : {"png", "tif", "npy", "jpg"}
     outputs : sequence of str or str, optional
         Planes to write (default: those the pipeline returns).
@@ -645,6 +655,20 @@ def run(
         See :func:`find_inputs`.
     progress : Progress, optional
         Receives each input's entry (see :mod:`imgrad.progress`).
+    engine : {"local", "dask"}
+        Where images are processed: threads of this process, or the workers
+        of a Dask cluster (needs ``pip install "imgrad[dask]"``). Both run
+        the same per-image work, so outputs and manifest are the same; this
+        process still finds the inputs, decides what to skip and writes the
+        manifest. Workers read the inputs and write the outputs themselves:
+        every worker must see `inputs` and `out` at the same paths (a
+        shared filesystem). Images are submitted a few per worker thread at
+        a time; an image whose worker dies is run again on another one.
+    client : distributed.Client, optional
+        Dask engine: the cluster to use (left open). Default: connect to
+        `scheduler`, or start a LocalCluster on this machine, closed at the end.
+    scheduler : str, optional
+        Dask engine: address of a running scheduler ("tcp://host:8786").
 
     Returns
     -------
@@ -663,7 +687,8 @@ def run(
         a second Ctrl-C stops at once.
     """
     started = time.perf_counter()
-    workers = _check_workers(workers)
+    workers = None if workers is None else _check_workers(workers)
+    executor = _executor(engine, workers, client, scheduler)
     job = _make_job(pipeline, out, format, outputs, scale, depth)
     finder = _Finder(inputs, recursive=recursive, include=include, exclude=exclude, skip=out)
     _check_out(job.out, finder)
@@ -683,7 +708,7 @@ def run(
                 write_pipeline_record(job.out, _pipeline_record(job), job.hash)
                 if progress is not None:
                     progress.start(finder.count())
-                _execute(job, finder, done, workers, fail_fast, report, manifest, progress)
+                _execute(job, finder, done, executor, fail_fast, report, manifest, progress)
     finally:
         report.seconds = time.perf_counter() - started
         if progress is not None:
@@ -693,37 +718,83 @@ def run(
     return report
 
 
-def _execute(job, finder, done, workers, fail_fast, report, manifest, progress) -> None:
+def _execute(job, finder, done, executor, fail_fast, report, manifest, progress) -> None:
+    """Record the inputs needing no work, and the entries `executor` returns for the others.
+
+    The executor pulls the next input only when it has room for it, so the
+    stop checks here happen after each wait for a free slot.
+    """
     stop = threading.Event()
-    pending: set[Future] = set()
-    limit = 2 * workers  # bounded memory: decoded images and planes in flight
 
     def stopping() -> bool:
         return stop.is_set() or (fail_fast and report.failed > 0)
 
+    def work() -> Iterator[tuple[str, tuple[str, ...]]]:
+        for source in finder:
+            if stopping():
+                return
+            entry = _decide(source, job, done, planning=False)
+            if entry is not None:
+                _record(entry, report, manifest, progress)
+            else:
+                yield source.path, job.outputs(source.key)
+
+    with _graceful_sigint(stop):
+        executor(job, work(), lambda entry: _record(entry, report, manifest, progress))
+    report.interrupted = stop.is_set()
+
+
+#: An executor runs :func:`process` on each (input, outputs) pair it pulls,
+#: a bounded number at a time, and passes each entry to the callback as it
+#: finishes, also those finished when an error stops it.
+Executor = Callable[[_Job, Iterator[tuple[str, tuple[str, ...]]], Callable[[Entry], None]], None]
+ENGINES = ("local", "dask")
+
+
+def _executor(engine: str, workers: int | None, client: Any, scheduler: str | None) -> Executor:
+    engine = check_choice(engine, ENGINES, param="engine", where=_WHERE)
+    if engine == "local":
+        if client is not None or scheduler is not None:
+            given = "client" if client is not None else "scheduler"
+            raise ValueError(
+                f"The 'engine' parameter of {_WHERE} must be 'dask' when a {given} is "
+                "given. Got 'local' instead."
+            )
+        return functools.partial(_run_threads, workers or default_workers())
+    if client is not None and scheduler is not None:
+        raise ValueError(
+            f"The 'scheduler' parameter of {_WHERE} must be None when a client is given. "
+            f"Got {scheduler!r} instead."
+        )
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(
+            f"The 'scheduler' parameter of {_WHERE} must be a scheduler address "
+            f"(str). Got {type(scheduler).__name__} instead."
+        )
+    import imgrad.dask  # noqa: F401  (raises ImportError with the install hint now)
+
+    return functools.partial(_run_dask, workers, client, scheduler)
+
+
+def _run_threads(workers: int, job: _Job, items, record: Callable[[Entry], None]) -> None:
+    """The local engine: `workers` threads of this process."""
+    pending: set[Future] = set()
+    limit = 2 * workers  # bounded memory: decoded images and planes in flight
+
     def collect(futures) -> None:
         for future in futures:
             pending.discard(future)
-            _record(future.result(), report, manifest, progress)
+            record(future.result())
 
     with (
         _opencv_single_threaded(),
-        _graceful_sigint(stop),
         ThreadPoolExecutor(workers, thread_name_prefix="imgrad") as pool,
     ):
         try:
-            for source in finder:
-                if stopping():
-                    break
-                entry = _decide(source, job, done, planning=False)
-                if entry is not None:
-                    _record(entry, report, manifest, progress)
-                    continue
+            for path, outputs in items:
+                pending.add(pool.submit(process, job, path, outputs))
                 while len(pending) >= limit:
                     collect(wait(pending, return_when=FIRST_COMPLETED).done)
-                if stopping():
-                    break
-                pending.add(pool.submit(process, job, source.path, job.outputs(source.key)))
             while pending:
                 collect(wait(pending, return_when=FIRST_COMPLETED).done)
         finally:
@@ -731,7 +802,65 @@ def _execute(job, finder, done, workers, fail_fast, report, manifest, progress) 
             for future in list(pending):
                 future.cancel()
             collect([f for f in list(pending) if f.done() and not f.cancelled()])
-    report.interrupted = stop.is_set()
+
+
+#: Dask engine: times an image is run again after its task raised (never for
+#: a bad input, which :func:`process` records as failed: only for errors of
+#: the worker around it, such as running out of memory while unpickling).
+DASK_RETRIES = 2
+
+
+def _run_dask(
+    workers: int | None,
+    client: Any,
+    scheduler: str | None,
+    job: _Job,
+    items,
+    record: Callable[[Entry], None],
+) -> None:
+    """The dask engine: the same :func:`process`, on the workers of a cluster.
+
+    Workers get absolute paths (their working folder may differ from this
+    process's); the manifest keeps the paths as found.
+    """
+    import imgrad.dask
+
+    job = dataclasses.replace(job, out=os.path.abspath(job.out))
+    items = ((os.path.abspath(path), outputs, path) for path, outputs in items)
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(imgrad.dask.client(scheduler, workers=workers))
+        threads = sum(client.nthreads().values()) or 1
+        stream = imgrad.dask.submit_bounded(
+            client,
+            functools.partial(_process_item, job),
+            items,
+            limit=2 * threads,
+            retries=DASK_RETRIES,
+        )
+        stack.callback(stream.close)  # on errors: cancel the images still queued
+        for (_, _, path), future in stream:
+            record(dataclasses.replace(_dask_entry(job, path, future), input=path))
+
+
+def _process_item(job: _Job, item: tuple[str, tuple[str, ...], str]) -> Entry:
+    path, outputs, _ = item
+    return process(job, path, outputs)
+
+
+def _dask_entry(job: _Job, path: str, future: Any) -> Entry:
+    """The entry of a finished task; an input that killed every worker trying it fails."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        return Entry(
+            path,
+            "failed",
+            error="a Dask worker died each time it processed this input",
+            pipeline=job.hash,
+        )
 
 
 def _decide(source: Source, job: _Job, done: set[str], *, planning: bool) -> Entry | None:

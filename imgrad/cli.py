@@ -21,6 +21,7 @@ shortcut commands are built only for the command being run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -147,6 +148,7 @@ _COMMAND_HELP = {
     "polar": "magnitude and direction (a derivative step, then polar)",
     "ops": "list the pipeline steps with their parameters, defaults and allowed values",
     "info": "print size, channels and dtype of image files",
+    "preview": "save a labelled montage of an image and its gradient planes",
 }
 
 _EPILOG = """\
@@ -155,6 +157,9 @@ examples:
   imgrad run data/ -o grads/ --config pipeline.yaml --workers 4
   imgrad sobel photos/ -o grads/ --ksize 5 --format tif
   imgrad morph photos/ -o grads/ --kind internal --footprint ellipse --size 5
+  imgrad run data/ -o grads/ -p "gray | sobel | magnitude" --scheduler tcp://head:8786
+  imgrad run big.tif -o grads/ -p "gray | sobel | magnitude" --tile 4096 --format zarr
+  imgrad preview photo.jpg -o preview.png -p "gray | sobel | polar"
   imgrad ops
 
 exit codes: 0 all inputs ok or skipped, 1 some inputs failed, 2 usage or pipeline error,
@@ -180,6 +185,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         **dict.fromkeys(ONE_STEP + FROM_GRADIENT, _setup_shortcut),
         "ops": _setup_ops,
         "info": _setup_info,
+        "preview": _setup_preview,
     }
     for name, build in builders.items():
         sub = commands.add_parser(
@@ -220,9 +226,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--format",
-        default="png",
-        choices=("png", "tif", "npy", "jpg"),
-        help="output file format (default: png)",
+        default=None,
+        choices=("png", "tif", "npy", "jpg", "zarr"),
+        help="output file format (default: png; with --tile: tif, or zarr)",
     )
     group.add_argument(
         "--scale",
@@ -247,7 +253,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=_positive_int,
         metavar="N",
-        help="images processed at once (default: all cores)",
+        help="images processed at once (default: all cores; with --engine dask: "
+        "the workers of the local cluster started)",
+    )
+    group.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: threads of this process (default); dask: the workers of a Dask "
+        "cluster, a local one unless --scheduler is given (needs imgrad[dask])",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler, e.g. tcp://host:8786 (implies "
+        "--engine dask); every worker must see the inputs and OUT at the same paths",
     )
     group.add_argument(
         "--overwrite",
@@ -313,6 +333,13 @@ def _setup_run(parser: argparse.ArgumentParser, selected: bool) -> None:
         help="pipeline YAML file (an OUT/imgrad-pipeline.yaml works too)",
     )
     _add_run_options(parser)
+    parser.add_argument(
+        "--tile",
+        type=_positive_int,
+        metavar="N",
+        help="process each input (a big TIFF, .zarr or .npy) in N x N chunks with bounded "
+        "memory, writing OUT/<stem>.<plane>.tif (tiled) or .zarr (needs imgrad[dask])",
+    )
     parser.set_defaults(func=_cmd_run)
 
 
@@ -334,6 +361,29 @@ def _setup_ops(parser: argparse.ArgumentParser, selected: bool) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     _add_debug(parser)
     parser.set_defaults(func=_cmd_ops)
+
+
+def _setup_preview(parser: argparse.ArgumentParser, selected: bool) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image file")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="montage to write (png, jpg, tif)"
+    )
+    parser.add_argument(
+        "-p",
+        "--pipeline",
+        metavar="TEXT",
+        help="show the planes of this pipeline (default: derivatives, magnitude, direction "
+        "and morphological gradients)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=_positive_int,
+        default=1024,
+        metavar="N",
+        help="downscale panels whose long side exceeds N pixels (default: 1024)",
+    )
+    _add_debug(parser)
+    parser.set_defaults(func=_cmd_preview)
 
 
 def _setup_info(parser: argparse.ArgumentParser, selected: bool) -> None:
@@ -425,6 +475,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pipeline = Pipeline.from_yaml(Path(args.config))
     else:
         pipeline = Pipeline.parse(args.pipeline)
+    if args.tile is not None:
+        return _run_tiled(args, pipeline)
     return _run_batch(args, pipeline)
 
 
@@ -450,6 +502,14 @@ def _cmd_shortcut(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace, pipeline) -> int:
     from imgrad import batch, progress
 
+    engine = "dask" if args.scheduler is not None else args.engine
+    if args.format == "zarr":
+        raise UsageError(
+            "--format zarr needs --tile; formats of a batch run: png, tif, npy, jpg",
+            f"{PROG} {args.command}",
+        )
+    if engine == "dask":
+        _import_dask(args)
     if args.dry_run:
         display = progress.ListProgress(sys.stdout)
     else:
@@ -460,7 +520,7 @@ def _run_batch(args: argparse.Namespace, pipeline) -> int:
             args.out,
             pipeline,
             workers=args.workers,
-            format=args.format,
+            format=args.format or "png",
             outputs=args.outputs,
             scale=args.scale,
             depth=args.depth,
@@ -471,6 +531,8 @@ def _run_batch(args: argparse.Namespace, pipeline) -> int:
             include=args.include,
             exclude=args.exclude,
             progress=display,
+            engine=engine,
+            scheduler=args.scheduler,
         )
     except batch.BatchInterrupted as exc:
         _print_summary(progress.summary(exc.report, quiet=args.quiet))
@@ -484,6 +546,74 @@ def _run_batch(args: argparse.Namespace, pipeline) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _import_dask(args: argparse.Namespace):
+    """imgrad.dask, or a usage error saying how to install it."""
+    try:
+        import imgrad.dask
+    except ImportError as exc:
+        raise UsageError(str(exc), f"{PROG} {args.command}") from None
+    return imgrad.dask
+
+
+#: Batch options that have no meaning with --tile.
+_NOT_WITH_TILE = ("scale", "dry_run", "overwrite", "fail_fast", "include", "exclude")
+
+
+def _run_tiled(args: argparse.Namespace, pipeline) -> int:
+    """``imgrad run --tile``: each input file chunk by chunk; one failed file does not stop it."""
+    prog = f"{PROG} run"
+    given = [name for name in _NOT_WITH_TILE if getattr(args, name) not in (None, False)]
+    if given or args.depth != 8:
+        flag = given[0] if given else "depth"
+        raise UsageError(f"--{flag.replace('_', '-')} cannot be used with --tile", prog)
+    fmt = args.format or "tif"
+    if fmt not in ("tif", "zarr"):
+        raise UsageError(f"--tile writes --format tif or zarr; got {fmt!r}", prog)
+    if args.outputs is not None:
+        pipeline = pipeline.with_outputs(args.outputs.split(","))
+    dask_module = _import_dask(args)
+    failed = 0
+    with contextlib.ExitStack() as stack:
+        scheduler = args.scheduler
+        if scheduler is None and args.engine == "dask":
+            scheduler = stack.enter_context(dask_module.client(workers=args.workers))
+        for path in args.inputs:
+            try:
+                written = dask_module.run_tiled(
+                    path, args.out, pipeline, tile=args.tile, format=fmt, scheduler=scheduler
+                )
+            except (OSError, ValueError) as exc:
+                failed += 1
+                reason = getattr(exc, "reason", None) or str(exc)
+                print(f"{prog}: error: {path}: {reason}", file=sys.stderr)
+                continue
+            if not args.quiet:
+                for target in written:
+                    print(f"{prog}: wrote {target}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from imgrad import io, visualize
+    from imgrad.errors import ImageReadError, ImageWriteError
+    from imgrad.pipeline import Pipeline
+
+    prog = f"{PROG} preview"
+    pipeline = None if args.pipeline is None else Pipeline.parse(args.pipeline)  # before reading
+    try:
+        image = io.read(args.image)
+    except ImageReadError as exc:
+        print(f"{prog}: error: {args.image}: {exc.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    montage = visualize.preview(image, pipeline, max_side=args.max_side)
+    try:
+        io.write(args.output, montage)
+    except ImageWriteError as exc:
+        print(f"{prog}: error: {args.output}: {exc.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _print_summary(text: str) -> None:

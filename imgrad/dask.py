@@ -886,6 +886,7 @@ def submit_bounded(
     items: Iterable[Any],
     *,
     limit: int,
+    retries: int = 0,
 ) -> Iterator[tuple[Any, Any]]:
     """Submit ``function(item)`` per item, at most `limit` in flight; yield as they finish.
 
@@ -899,24 +900,32 @@ def submit_bounded(
         Picklable; called as ``function(item)`` on a worker.
     items : iterable
     limit : int
-        Most jobs submitted and not yet yielded.
+        Most jobs submitted and not yet yielded. The next item is drawn once
+        the consumer has handled a finished job, so it can stop the stream
+        before more work is submitted.
+    retries : int
+        Times a job whose function raised is run again before its future
+        holds the error (``Client.submit(..., retries=)``).
 
     Yields
     ------
     (item, future)
         Finished futures in completion order: ``future.result()`` returns the
         value or raises the job's exception. A worker lost mid-job has its
-        jobs rerun elsewhere by the scheduler.
+        jobs rerun elsewhere by the scheduler; a job that was running on
+        several workers that died (``distributed.worker.allowed-failures``,
+        3 by default) raises ``distributed.KilledWorker``.
     """
     distributed = _import_distributed()
     limit = check_int(limit, param="limit", where="submit_bounded", low=1)
+    retries = check_int(retries, param="retries", where="submit_bounded", low=0)
     source = iter(items)
     running = distributed.as_completed()
     pending: dict[str, tuple[Any, Any]] = {}  # future key -> (item, future)
 
     def submit_next() -> bool:
         for item in source:
-            future = client.submit(function, item, pure=False)
+            future = client.submit(function, item, pure=False, retries=retries)
             pending[future.key] = (item, future)
             running.add(future)
             return True
@@ -927,8 +936,8 @@ def submit_bounded(
             pass
         for future in running:
             item, _ = pending.pop(future.key)
-            submit_next()
             yield item, future
+            submit_next()
     finally:
         if pending:  # the consumer stopped early: drop the jobs still queued
             client.cancel([future for _, future in pending.values()])

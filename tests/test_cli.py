@@ -75,6 +75,7 @@ def test_help_lists_every_command(capsys):
         "polar",
         "ops",
         "info",
+        "preview",
     ):
         assert re.search(rf"\n    {command}\s", out)
 
