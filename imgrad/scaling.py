@@ -70,14 +70,19 @@ def scale(
     top = float(np.iinfo(dtype).max)
     work = np.float64 if image.dtype == np.float64 else np.float32
     values = image.astype(work)  # a copy: the input is never modified
-    np.nan_to_num(values, copy=False, nan=0.0)
-    if method != "clip":
-        lo, hi = (low, high) if method == "range" else scale_bounds(values)
-        factor = top / (hi - lo) if hi > lo else 0.0
-        values -= work(lo)
-        values *= work(factor)
-    np.rint(values, out=values)
-    np.clip(values, 0, top, out=values)
+    if image.dtype.kind == "f":  # NaN becomes 0, infinities the largest finite values
+        np.nan_to_num(values, copy=False, nan=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # extremes saturate, as clipped below
+        if method != "clip":
+            lo, hi = (low, high) if method == "range" else scale_bounds(values)
+            factor = top / (hi - lo) if hi > lo else 0.0
+            if factor > 0:
+                values -= work(lo)
+                values *= work(factor)
+            else:  # a constant plane, or a range too wide to represent
+                values.fill(0)
+        np.rint(values, out=values)
+        np.clip(values, 0, top, out=values)
     if out is None:
         return values.astype(dtype)
     check_out(out, image.shape, np.dtype(dtype), where=where)
@@ -87,7 +92,10 @@ def scale(
 
 def scale_bounds(image: np.ndarray) -> tuple[float, float]:
     """Finite minimum and maximum of a plane (0, 0 if it has none)."""
-    finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
+    low, high = float(image.min()), float(image.max())
+    if np.isfinite(low) and np.isfinite(high):  # the common case: no NaN, no infinity
+        return low, high
+    finite = image[np.isfinite(image)]
     if finite.size == 0:
         return 0.0, 0.0
     return float(finite.min()), float(finite.max())
