@@ -74,3 +74,21 @@ def step_and_values(draw):
     if name == "scale" and values.get("method") == "range":
         values.update(low=0.0, high=draw(st.floats(0.5, 100).map(lambda v: round(v, 2))))
     return name, values
+
+
+@st.composite
+def pipelines(draw, extra_outputs: bool = False):
+    """One to three random steps, each with what it needs before it; with
+    `extra_outputs`, up to two more planes among the outputs."""
+    from imgrad import Pipeline
+
+    steps = []
+    for _ in range(draw(st.integers(1, 3))):
+        name, values = draw(step_and_values())
+        steps += [ops.make_step(before) for before in PREREQUISITE.get(name, [])]
+        steps.append(ops.make_step(name, **values))
+    pipe = Pipeline(steps)
+    if not extra_outputs:
+        return pipe
+    extra = draw(st.lists(st.sampled_from(list(pipe.planes)), max_size=2, unique=True))
+    return pipe.with_outputs(list(dict.fromkeys([*pipe.outputs, *extra])))

@@ -27,7 +27,7 @@ import imgrad.dask
 from imgrad import Pipeline, PipelineError, ops
 from imgrad.execute import run_reference
 
-from .strategies import PREREQUISITE, step_and_values
+from .strategies import PREREQUISITE, pipelines
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
 BORDERS = ["reflect101", "reflect", "replicate", "constant", "wrap"]
@@ -62,20 +62,6 @@ def split(length: int, cuts: list[int]) -> tuple[int, ...]:
 
 
 @st.composite
-def pipelines(draw):
-    """One to three random steps (any parameters), each with what it needs before it."""
-    steps = []
-    for _ in range(draw(st.integers(1, 3))):
-        name, values = draw(step_and_values())
-        steps += [ops.make_step(before) for before in PREREQUISITE.get(name, [])]
-        steps.append(ops.make_step(name, **values))
-    pipe = Pipeline(steps)
-    planes = list(pipe.planes)
-    extra = draw(st.lists(st.sampled_from(planes), max_size=2, unique=True))
-    return pipe.with_outputs(list(dict.fromkeys([*pipe.outputs, *extra])))
-
-
-@st.composite
 def images(draw, camera, astronaut):
     dtype = draw(st.sampled_from(DTYPES))
     sizes = st.integers(1, 8) | st.integers(64, 300)  # tiny, or several chunks wide
@@ -106,7 +92,7 @@ def test_tiled_equals_whole_for_random_pipelines_images_and_chunkings(image_stra
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(pipelines(), image_strategy, st.data())
+    @given(pipelines(extra_outputs=True), image_strategy, st.data())
     def check(pipe, image, data):
         cuts = st.lists(st.integers(1, 10**6), max_size=5)
         chunks = (split(image.shape[0], data.draw(cuts)), split(image.shape[1], data.draw(cuts)))

@@ -8,23 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imgrad
-from imgrad import Pipeline, ops
+from imgrad import Pipeline
 from imgrad.execute import run_fused, run_reference, strip_rows
 
-from .strategies import PREREQUISITE, step_and_values
+from .strategies import pipelines
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
-
-
-@st.composite
-def pipelines(draw):
-    """One to three random steps, each with what it needs before it."""
-    steps = []
-    for _ in range(draw(st.integers(1, 3))):
-        name, values = draw(step_and_values())
-        steps += [ops.make_step(before) for before in PREREQUISITE.get(name, [])]
-        steps.append(ops.make_step(name, **values))
-    return Pipeline(steps)
 
 
 @st.composite
