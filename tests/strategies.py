@@ -19,6 +19,15 @@ from imgrad._params import (
     Size,
 )
 
+#: imgrad border name -> scipy.ndimage mode of the same meaning.
+SCIPY_MODES = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "constant": "constant",
+    "wrap": "wrap",
+}
+
 # What each step needs before it, so any step can be tried alone.
 PREREQUISITE = {
     "magnitude": ["sobel"],

@@ -11,20 +11,14 @@ from skimage import filters as skf
 import imgrad
 from imgrad.derivatives import FARID_DIFF, FARID_SMOOTH, METHODS
 
+from .strategies import SCIPY_MODES
+
 DTYPES = ["uint8", "uint16", "float32", "float64"]
 CV_BORDERS = {
     "reflect101": cv2.BORDER_REFLECT_101,
     "reflect": cv2.BORDER_REFLECT,
     "replicate": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
-}
-# imgrad border name -> (scipy.ndimage mode, numpy.pad mode)
-SCIPY_MODES = {
-    "reflect101": "mirror",
-    "reflect": "reflect",
-    "replicate": "nearest",
-    "constant": "constant",
-    "wrap": "wrap",
 }
 ALL_BORDERS = list(SCIPY_MODES)
 

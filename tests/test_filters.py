@@ -11,13 +11,7 @@ from PIL import Image
 
 import imgrad
 
-SCIPY_MODES = {
-    "reflect101": "mirror",
-    "reflect": "reflect",
-    "replicate": "nearest",
-    "constant": "constant",
-    "wrap": "wrap",
-}
+from .strategies import SCIPY_MODES
 
 
 def luma(rgb):

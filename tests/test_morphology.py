@@ -88,6 +88,15 @@ def clipped_difference(a, b):
         return np.maximum(np.subtract(a, b), 0)
 
 
+def opencv_gradients(image, dilated, eroded):
+    """The three gradients from OpenCV's dilation and erosion, clipped at 0."""
+    return {
+        "basic": clipped_difference(dilated, eroded),
+        "internal": clipped_difference(image, eroded),
+        "external": clipped_difference(dilated, image),
+    }
+
+
 def ref_gradient(image, kind, fp, **kw):
     if kind == "basic":
         return clipped_difference(
@@ -230,11 +239,7 @@ def test_footprint_arrays_equal_opencv_dilate_and_erode(name, dtype):
     dilated, eroded = cv2.dilate(image, kernel), cv2.erode(image, kernel)
     # Differences clipped at 0: with a footprint that misses its centre, dilation can be
     # below the image and erosion above it.
-    expected = {
-        "basic": clipped_difference(dilated, eroded),
-        "internal": clipped_difference(image, eroded),
-        "external": clipped_difference(dilated, image),
-    }
+    expected = opencv_gradients(image, dilated, eroded)
     for kind in KINDS:
         got = imgrad.morph_gradient(image, kind, footprint=fp)
         np.testing.assert_array_equal(got, expected[kind], err_msg=kind)
@@ -939,11 +944,7 @@ def test_images_with_nan_give_what_opencv_gives(dtype, size):
     image[rng.random(image.shape) < 0.01] = np.nan
     fp = imgrad.footprint("ellipse", size)
     dilated, eroded = cv2.dilate(image, fp), cv2.erode(image, fp)
-    expected = {
-        "basic": clipped_difference(dilated, eroded),
-        "internal": clipped_difference(image, eroded),
-        "external": clipped_difference(dilated, image),
-    }
+    expected = opencv_gradients(image, dilated, eroded)
     for kind in KINDS:
         got = imgrad.morph_gradient(image, kind, footprint=fp)
         np.testing.assert_array_equal(got, expected[kind], err_msg=kind)
