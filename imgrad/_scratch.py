@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -25,7 +26,7 @@ MAX_SCRATCH_BYTES = 8 * 1024 * 1024
 _local = threading.local()
 
 
-def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: int = 0) -> np.ndarray:
+def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: Hashable = 0) -> np.ndarray:
     """An uninitialised C-contiguous array, reused by later calls in this thread.
 
     Examples

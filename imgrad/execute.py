@@ -16,13 +16,18 @@ Two executors give the same bits:
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from imgrad._fusion import SobelThen, fusable
+from imgrad._scratch import scratch
 from imgrad._validation import check_image
 from imgrad.ops import IMAGE
 
@@ -35,6 +40,10 @@ __all__ = ["default_workers", "run_fused", "run_reference", "strip_rows"]
 #: strips fit the L2 cache better but pay Python's per-call overhead (about
 #: 0.1 ms a strip) more often; 1 MiB (64 rows of a 4K image) measured best.
 STRIP_BYTES = 1024 * 1024
+#: The smallest memory page size (bytes) of common systems.
+PAGE = 4096
+#: Bytes of each plane whose pages are faulted in per call (see ``_touch``).
+TOUCH_BYTES = 4 * 1024 * 1024
 
 
 def run_reference(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,33 +117,41 @@ def run_fused(
         return run_reference(pipeline, image)
     workers = default_workers() if workers is None else max(1, int(workers))
     bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
-    capacity = rows + 2 * pipeline.halo  # rows of the tallest strip
 
-    # A tiny corner of the image tells every output plane's dtype and channels.
+    # A tiny corner of the image tells every plane's dtype and channels.
     corner = image[
         : min(height, 2 * pipeline.halo + 2), : min(image.shape[1], 2 * pipeline.halo + 2)
     ]
+    seen: list = []
     outputs = {
         name: np.empty((height, image.shape[1], *plane.shape[2:]), plane.dtype)
-        for name, plane in _run_steps(pipeline, corner).items()
+        for name, plane in _run_steps(pipeline, corner, seen).items()
         if name in pipeline.outputs
     }
+    plan = _Plan(pipeline, seen, rows, image.shape[1])
 
-    def run_group(group: list[tuple[int, int]], workspace: dict) -> None:
-        # Each thread reuses its own strip buffers: no allocation per strip.
-        for band in group:
-            _run_strip(pipeline, image, *band, workspace, capacity, outputs)
-
-    groups = [
-        bands[i * len(bands) // workers : (i + 1) * len(bands) // workers] for i in range(workers)
+    workers = min(workers, len(bands))
+    if workers == 1:
+        _run_strips(plan, image, iter(bands), outputs)
+        return outputs
+    # Threads take strips in order from one shared iterator. Fresh output
+    # memory costs a page fault per page on first write, and faults taken by
+    # two threads at once mostly wait for each other; so one thread first
+    # touches the pages of every strip, top to bottom, ahead of the others,
+    # then joins them.
+    shared = _Shared(bands)
+    jobs = [
+        _pool(workers - 1).submit(_run_strips, plan, image, shared, outputs)
+        for _ in range(workers - 1)
     ]
-    groups = [g for g in groups if g]
-    if len(groups) == 1:
-        run_group(bands, {})
-    else:
-        futures = [_pool(len(groups)).submit(run_group, g, {}) for g in groups]
-        for future in futures:
-            future.result()
+    try:
+        _touch(outputs, bands)
+        _run_strips(plan, image, shared, outputs)
+    finally:
+        for job in jobs:  # never return while a thread still writes
+            job.exception()
+    for job in jobs:
+        job.result()
     return outputs
 
 
@@ -173,13 +190,21 @@ def _strips_itself(pipeline: Pipeline) -> bool:
     return all(step.strips_itself or step.halo() == 0 for step in pipeline.steps)
 
 
-def _run_steps(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray]:
-    """All steps on whole planes; returns the planes alive at the end (the outputs)."""
+def _run_steps(
+    pipeline: Pipeline, image: np.ndarray, seen: list | None = None
+) -> dict[str, np.ndarray]:
+    """All steps on whole planes; returns the planes alive at the end (the outputs).
+
+    With `seen`, appends the planes each step read and wrote (the fused
+    executor plans from a tiny corner this way)."""
     planes: dict[str, np.ndarray] = {IMAGE: image}
     last_use = pipeline._last_use
     steps = zip(pipeline.steps, pipeline.routes, strict=True)
     for index, (step, (reads, writes)) in enumerate(steps):
-        results = step.compute(*(planes[name] for name in reads))
+        inputs = tuple(planes[name] for name in reads)
+        results = step.compute(*inputs)
+        if seen is not None:
+            seen.append((inputs, results))
         planes.update(zip(writes, results, strict=True))
         for name in reads:
             if last_use.get(name, -1) <= index and name not in writes:
@@ -187,56 +212,203 @@ def _run_steps(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray]:
     return planes
 
 
-def _run_strip(pipeline, image, top, bottom, workspace, capacity, outputs=None):
-    """Compute output rows ``top:bottom``; into `outputs` if given, else return them.
+class _Stage(NamedTuple):
+    """One step of a strip, or two fused (see :mod:`imgrad._fusion`).
 
-    Step k only computes the rows that later steps can still reach:
-    ``top - reach .. bottom + reach`` with ``reach`` the halos of the steps
+    ``kernel(inputs, out, skip_top, skip_bottom)`` returns the planes for
+    the input band; a stage that ``crops`` leaves out its first `skip_top`
+    and last `skip_bottom` rows (the others always get 0, 0).
+    """
+
+    kernel: Callable
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    halo: int
+    crops: bool
+
+
+class _Plan:
+    """The stages of one fused run, and where each plane is last read and written."""
+
+    def __init__(self, pipeline: Pipeline, seen: list, rows: int, width: int):
+        steps, routes = pipeline.steps, pipeline.routes
+        last_use = pipeline._last_use
+        stages: list[_Stage] = []
+        #: dtype and (width, ...) of a row of each plane a stage writes
+        self.rows_like: list[list[tuple[np.dtype, tuple[int, ...]]]] = []
+        index = 0
+        while index < len(steps):
+            step, (reads, writes) = steps[index], routes[index]
+            if index + 1 < len(steps) and _fuses(pipeline, index, seen[index][0][0]):
+                index += 1
+                kernel = SobelThen(step, steps[index])
+                stages.append(_Stage(kernel, reads, routes[index][1], kernel.halo, True))
+            else:
+                stages.append(_Stage(_step_kernel(step), reads, writes, step.halo(), False))
+            self.rows_like.append(
+                [(plane.dtype, (width, *plane.shape[2:])) for plane in seen[index][1]]
+            )
+            index += 1
+        self.stages = stages
+        self.halo = pipeline.halo
+        self.outputs = pipeline.outputs
+        self.capacity = rows + 2 * pipeline.halo  # rows of the tallest strip
+        self.last_use = {name: -1 for name in last_use}
+        self.last_writer: dict[str, int] = {}
+        for number, stage in enumerate(stages):
+            for name in stage.reads:
+                self.last_use[name] = number
+            for name in stage.writes:
+                self.last_writer[name] = number
+        for name in self.outputs:
+            self.last_use[name] = len(stages)
+        # dtype and shape of a strip row of every plane written
+
+
+def _fuses(pipeline: Pipeline, index: int, image: np.ndarray) -> bool:
+    """Step `index` and the next one can run as one fused stage."""
+    (_, writes), (next_reads, _) = pipeline.routes[index], pipeline.routes[index + 1]
+    return (
+        next_reads == writes
+        and all(pipeline._last_use.get(name, -1) == index + 1 for name in writes)
+        and fusable(pipeline.steps[index], pipeline.steps[index + 1], image)
+    )
+
+
+def _step_kernel(step):
+    def kernel(inputs, out, skip_top, skip_bottom):
+        return step.compute(*inputs, out=out)
+
+    return kernel
+
+
+class _Shared:
+    """An iterator several threads can take items from, each item once."""
+
+    def __init__(self, items):
+        self._items = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._items)
+
+
+def _run_strips(plan, image, bands, outputs) -> None:
+    """Run the strips `bands` yields (an iterator other threads may share)."""
+    workspace: dict = {}  # this thread's strip buffers, reused from strip to strip
+    for band in bands:
+        _run_strip(plan, image, *band, workspace, outputs)
+
+
+def _touch(outputs: dict[str, np.ndarray], bands: list[tuple[int, int]]) -> None:
+    """Fault in the memory pages of the outputs, top to bottom, so the threads
+    computing find them ready.
+
+    Linux's ``madvise(MADV_POPULATE_WRITE)`` does it without changing a byte,
+    so racing the threads that already write there is harmless. Chunks of
+    about ``TOUCH_BYTES`` per plane keep this thread just ahead of them.
+    Elsewhere, or on kernels before 5.14, nothing is done."""
+    if _populate is None:
+        return
+    row_bytes = min(plane[:1].nbytes for plane in outputs.values())
+    chunk = max(1, TOUCH_BYTES // max(row_bytes, 1))
+    for top in range(0, bands[-1][1], chunk):
+        for plane in outputs.values():
+            part = plane[top : top + chunk]
+            start = -(-part.ctypes.data // PAGE) * PAGE  # whole pages inside `part`
+            stop = (part.ctypes.data + part.nbytes) // PAGE * PAGE
+            if stop > start and not _populate(start, stop - start):
+                return
+
+
+def _populate_function():
+    """``populate(address, length) -> bool`` on Linux 5.14+, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    populate_write = 23  # MADV_POPULATE_WRITE, <linux/mman.h>
+
+    def populate(address: int, length: int) -> bool:
+        # ctypes releases the GIL for the call: the others compute meanwhile
+        return madvise(address, length, populate_write) == 0
+
+    probe = np.empty(4 * PAGE, np.uint8)
+    address = -(-probe.ctypes.data // PAGE) * PAGE
+    return populate if populate(address, PAGE) else None
+
+
+_populate = _populate_function()
+
+
+def _run_strip(plan, image, top, bottom, workspace, outputs):
+    """Compute output rows ``top:bottom`` into `outputs`.
+
+    Stage k only computes the rows that later stages can still reach:
+    ``top - reach .. bottom + reach`` with ``reach`` the halos of the stages
     after it; its inputs are cut to that band widened by its own halo. A
-    pointwise step with nothing after it thus works on ``top:bottom`` alone
-    and writes straight into the output arrays. Other steps write into this
-    thread's `workspace` buffers (`capacity` rows), reused from strip to strip.
+    pointwise or cropping stage with nothing after it thus works on
+    ``top:bottom`` alone and writes straight into the output arrays. Other
+    stages write into this thread's workspace buffers (``plan.capacity``
+    rows), reused from strip to strip.
     """
     height = image.shape[0]
     planes: dict[str, tuple[np.ndarray, int]] = {IMAGE: (image, 0)}  # plane, first row
-    last_use = pipeline._last_use
-    reach = pipeline.halo
-    steps = zip(pipeline.steps, pipeline.routes, strict=True)
-    for index, (step, (reads, writes)) in enumerate(steps):
-        halo = step.halo()
-        reach -= halo  # what the steps after this one still read around a row
-        start, stop = max(0, top - reach - halo), min(height, bottom + reach + halo)
+    last_use, last_writer = plan.last_use, plan.last_writer
+    reach = plan.halo
+    for index, stage in enumerate(plan.stages):
+        halo = stage.halo
+        reach -= halo  # what the stages after this one still read around a row
+        need_start, need_stop = max(0, top - reach), min(height, bottom + reach)
+        start, stop = max(0, need_start - halo), min(height, need_stop + halo)
         inputs = [
-            planes[name][0][start - planes[name][1] : stop - planes[name][1]] for name in reads
+            planes[name][0][start - planes[name][1] : stop - planes[name][1]]
+            for name in stage.reads
         ]
+        if stage.crops:
+            first, last = need_start, need_stop
+        else:
+            first, last = start, stop
         direct = (
             reach == 0
-            and halo == 0
-            and outputs is not None
-            and all(name in outputs and pipeline._last_writer[name] == index for name in writes)
+            and (halo == 0 or stage.crops)
+            and all(name in outputs and last_writer[name] == index for name in stage.writes)
         )
-        out = _destination(workspace, index, writes, outputs, start, stop, direct)
-        results = step.compute(*inputs, out=out)
-        if out is None:
-            workspace[index] = tuple(np.empty((capacity, *r.shape[1:]), r.dtype) for r in results)
-        planes.update({name: (r, start) for name, r in zip(writes, results, strict=True)})
-        for name in reads:
-            if last_use.get(name, -1) <= index and name not in writes:
+        if direct:
+            out = tuple(outputs[name][first:last] for name in stage.writes)
+        else:
+            out = _workspace(plan, workspace, index, last - first)
+        results = stage.kernel(inputs, out, first - start, stop - last)
+        planes.update({name: (r, first) for name, r in zip(stage.writes, results, strict=True)})
+        for name in stage.reads:
+            if last_use.get(name, -1) <= index and name not in stage.writes:
                 planes.pop(name, None)
-    result = {}
-    for name in pipeline.outputs:
+    for name in plan.outputs:
         plane, first = planes[name]
         core = plane[top - first : bottom - first]
-        if outputs is None:
-            result[name] = core
-        elif not np.shares_memory(core, outputs[name]):
+        if not np.shares_memory(core, outputs[name]):
             outputs[name][top:bottom] = core
-    return result
 
 
-def _destination(workspace, index, writes, outputs, start, stop, direct):
-    """Where step `index` writes: the output arrays themselves, or workspace buffers."""
-    if direct:
-        return tuple(outputs[name][start:stop] for name in writes)
+def _workspace(plan, workspace, index, rows):
+    """Buffers for the planes stage `index` writes, `rows` rows of them.
+
+    Made once per thread and call at the tallest strip's height; when small,
+    they come from the thread's scratch memory and so also outlive the call
+    (a fresh allocation would fault its pages in again for every image)."""
     buffers = workspace.get(index)
-    return None if buffers is None else tuple(b[: stop - start] for b in buffers)
+    if buffers is None:
+        buffers = workspace[index] = tuple(
+            scratch((plan.capacity, *row), dtype, ("strip", index, k))
+            for k, (dtype, row) in enumerate(plan.rows_like[index])
+        )
+    return tuple(b[:rows] for b in buffers)

@@ -25,6 +25,7 @@ after rounding to float32).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import cv2
@@ -48,6 +49,9 @@ WRAP = Choice(
     ("full", "signed", "half"),
     "full: [0, 2pi); signed: (-pi, pi]; half: [0, pi), orientation without polarity",
 )
+#: At least the number of elements OpenCV's widest vector code takes at once.
+LANES = 64
+
 PRECISE = Bool("precise", "exact float64 arctan2 instead of OpenCV's fast one (error 2e-4 rad)")
 
 
@@ -236,16 +240,9 @@ def _magnitude(gx, gy, norm, out=None) -> np.ndarray:
 def _phase(gx, gy, degrees, convention, wrap, precise, out=None) -> np.ndarray:
     period = 360.0 if degrees else 2 * np.pi
     if not precise:
-        dst = None if out is None else cv_view(out)
-        angle = deliver(
-            cv2.phase(gx, gy, angleInDegrees=bool(degrees), angle=dst).reshape(gx.shape), out
-        )
-        if convention == "math":  # 0 becomes a full turn, folded back to 0 below
-            np.subtract(angle.dtype.type(period), angle, out=angle)
-        if wrap != "full":
-            _rewrap(angle, period, wrap)
-        _fold(angle, period, wrap)
-        return angle
+        angle = np.empty_like(gx) if out is None else out
+        opencv_angle(gx, gy, angle, degrees)
+        return finish_angle(angle, degrees, convention, wrap)
     y = -gy.astype(np.float64) if convention == "math" else gy.astype(np.float64)
     angle = np.arctan2(y, gx)  # (-pi, pi]
     angle[(gx == 0) & (gy == 0)] = 0.0  # arctan2(-0., -0.) is -pi
@@ -261,6 +258,56 @@ def _phase(gx, gy, degrees, convention, wrap, precise, out=None) -> np.ndarray:
         return angle
     np.copyto(out, angle)
     return out
+
+
+def opencv_angle(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    angle: np.ndarray,
+    degrees: bool,
+    magnitude: np.ndarray | None = None,
+) -> None:
+    """``cv2.phase`` into `angle` (``cv2.cartToPolar`` when `magnitude` is given),
+    with bits that do not depend on the arrays' size or layout.
+
+    OpenCV runs its arctangent on vectors of elements, then the last few
+    elements one by one in scalar code that rounds some angles differently;
+    so the same pixel could get other bits in a strip, a tile or the whole
+    image. Here every element goes through the vector code: the bulk in
+    multiples of ``LANES`` and the rest zero-padded to ``LANES``. All arrays
+    are C-contiguous and of one shape and dtype.
+    """
+    flat = [p.reshape(1, -1) for p in (gx, gy, angle, magnitude) if p is not None]
+    size = flat[0].shape[1]
+    bulk = size - size % LANES
+    if bulk:
+        _opencv_angle(*(p[:, :bulk] for p in flat), degrees=degrees)
+    if bulk < size:
+        padded = [np.zeros((1, LANES), p.dtype) for p in flat]
+        for source, target in zip(flat[:2], padded[:2], strict=True):
+            target[:, : size - bulk] = source[:, bulk:]
+        _opencv_angle(*padded, degrees=degrees)
+        for source, target in zip(padded[2:], flat[2:], strict=True):
+            target[:, bulk:] = source[:, : size - bulk]
+
+
+def _opencv_angle(x, y, angle, magnitude=None, *, degrees):
+    if magnitude is None:
+        cv2.phase(x, y, angle=angle, angleInDegrees=bool(degrees))
+    else:
+        cv2.cartToPolar(x, y, magnitude=magnitude, angle=angle, angleInDegrees=bool(degrees))
+
+
+def finish_angle(angle: np.ndarray, degrees: bool, convention: str, wrap: str) -> np.ndarray:
+    """OpenCV's angle ``[0, period]`` (``cv2.phase``, ``cv2.cartToPolar``) to the
+    asked convention and wrap, in place; returns `angle`."""
+    period = 360.0 if degrees else 2 * np.pi
+    if convention == "math":  # 0 becomes a full turn, folded back to 0 below
+        np.subtract(angle.dtype.type(period), angle, out=angle)
+    if wrap != "full":
+        _rewrap(angle, period, wrap)
+    _fold(angle, period, wrap)
+    return angle
 
 
 def _rewrap(angle, period, wrap) -> None:
@@ -285,11 +332,18 @@ def _fold(angle, period, wrap) -> None:
     same direction as 0. "full": [0, period); "half": [0, period/2);
     "signed": (-period/2, period/2].
     """
-    period = angle.dtype.type(period)
     if wrap == "signed":
+        period = angle.dtype.type(period)
         np.add(angle, period, out=angle, where=angle <= -period / 2)
         return
-    top = period / 2 if wrap == "half" else period
-    below = float(np.nextafter(top, angle.dtype.type(0)))
+    below = _below(angle.dtype.char, period / 2 if wrap == "half" else period)
     # values above `below`, i.e. >= top, become 0 (one vectorised pass)
-    cv2.threshold(cv_view(angle), below, 0, cv2.THRESH_TOZERO_INV, dst=cv_view(angle))
+    view = cv_view(angle)
+    cv2.threshold(view, below, 0, cv2.THRESH_TOZERO_INV, dst=view)
+
+
+@functools.cache
+def _below(dtype: str, top: float) -> float:
+    """The largest value of `dtype` below `top` (rounded to `dtype`)."""
+    kind = np.dtype(dtype).type
+    return float(np.nextafter(kind(top), kind(0)))
