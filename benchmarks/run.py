@@ -40,12 +40,19 @@ SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each contender, running them round by round."""
+    """Median seconds of each contender, running them round by round.
+
+    Each round starts with the next contender, so none always runs right
+    after the same neighbour (whose leftovers in the caches and the
+    allocator would help or hurt it).
+    """
     for run in contenders.values():  # warm up: imports, caches, thread pools
         run()
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
+    order = list(contenders.items())
+    for r in range(rounds):
+        shift = r % len(order)
+        for name, run in order[shift:] + order[:shift]:
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
@@ -161,41 +168,34 @@ def morphology_section(rounds: int, quick: bool) -> list[dict]:
         cases = [("rect", 3), ("ellipse", 15), ("ellipse", 31)]
     for shape, size in cases:
         fp = imgrad.footprint(shape, size)
-        contenders = {
-            f"imgrad {kind}": (
-                lambda k: lambda: imgrad.morph_gradient(img, k, footprint=shape, size=size)
-            )(kind)
-            for kind in ("basic", "internal", "external")
-        }
-        contenders["cv2.morphologyEx GRADIENT"] = lambda: cv2.morphologyEx(
-            img, cv2.MORPH_GRADIENT, fp
-        )
-        results = interleaved(contenders, rounds)
-        rows += rows_for(
-            results, "cv2.morphologyEx GRADIENT", "morphology", f"4K gray uint8, {shape} {size}"
-        )
-        if size <= 7:  # the pure-Python-speed peers, on 1080p to keep the run short
-            peers = interleaved(
-                {
-                    "imgrad basic": lambda: imgrad.morph_gradient(
-                        small, footprint=shape, size=size
-                    ),
-                    "cv2.morphologyEx GRADIENT": lambda: cv2.morphologyEx(
-                        small, cv2.MORPH_GRADIENT, fp
-                    ),
-                    "scikit-image dilation-erosion": lambda: (
-                        skm.dilation(small, fp) - skm.erosion(small, fp)
-                    ),
-                    "scipy.ndimage grey_dilation-erosion": lambda: (
-                        ndi.grey_dilation(small, footprint=fp)
-                        - ndi.grey_erosion(small, footprint=fp)
-                    ),
-                },
-                max(3, rounds // 3),
+        sizes = [("4K", img), ("1080p", small)] if size <= 7 else [("4K", img)]
+        for label, image in sizes:
+
+            def ours(kind, image=image):
+                return lambda: imgrad.morph_gradient(image, kind, footprint=shape, size=size)
+
+            contenders = {f"imgrad {kind}": ours(kind) for kind in imgrad.morphology.KINDS}
+            contenders["cv2.morphologyEx GRADIENT"] = lambda image=image: cv2.morphologyEx(
+                image, cv2.MORPH_GRADIENT, fp
             )
-            rows += rows_for(
-                peers, "imgrad basic", "morphology", f"1080p gray uint8, {shape} {size}"
-            )
+            case = f"{label} gray uint8, {shape} {size}"
+            reference = "cv2.morphologyEx GRADIENT"
+            rows += rows_for(interleaved(contenders, 2 * rounds), reference, "morphology", case)
+            if label == "1080p":  # the slow peers, on 1080p only, fewer rounds
+                peers = interleaved(
+                    {
+                        reference: contenders[reference],
+                        "scikit-image dilation-erosion": lambda: (
+                            skm.dilation(small, fp) - skm.erosion(small, fp)
+                        ),
+                        "scipy.ndimage grey_dilation-erosion": lambda: (
+                            ndi.grey_dilation(small, footprint=fp)
+                            - ndi.grey_erosion(small, footprint=fp)
+                        ),
+                    },
+                    max(3, rounds // 3),
+                )
+                rows += rows_for(peers, reference, "morphology", case)[1:]
     return rows
 
 

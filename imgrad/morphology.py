@@ -822,4 +822,4 @@ _STEP_NS = 3000.0
 _MARGIN = 0.8
 #: Predicted work per thread below which more threads cost more than they save
 #: (handing a strip to another thread takes some 0.05 to 0.1 ms).
-_THREAD_NS = 500_000.0
+_THREAD_NS = 100_000.0
