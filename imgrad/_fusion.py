@@ -13,6 +13,7 @@ same bits:
   order of operations (fused multiply-add or not), so any correctly rounded
   square root gives the reference magnitude's bits. ``cv2.cartToPolar``
   computes magnitude and angle in one pass; its angle is ``cv2.phase``'s.
+  The magnitude alone takes three OpenCV passes (:func:`exact_magnitude`).
   (``cv2.magnitude`` is not used: it is not correctly rounded.) The tests
   check both claims on every pair of values, at every memory alignment.
 
@@ -36,7 +37,7 @@ from imgrad.magphase import _magnitude, _phase, finish_angle, opencv_angle
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["SobelThen", "fusable"]
+__all__ = ["SobelThen", "exact_magnitude", "fusable"]
 
 #: Borders for which OpenCV's int16 Sobel and the reference agree (no padding).
 _BORDERS = ("reflect101", "reflect", "replicate")
@@ -64,6 +65,22 @@ def fusable(derivative: ops.Step, then: ops.Step, image: np.ndarray) -> bool:
         and (image.ndim == 2 or derivative.values["channels"] == "separate")
         and (image.ndim == 2 or image.shape[2] <= 4)
     )
+
+
+def exact_magnitude(gx: np.ndarray, gy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``sqrt(gx² + gy²)`` into `out` for planes of exact values whose squares
+    and their sums are exact in float32 (as a 3x3 Sobel of uint8): then the
+    order of operations cannot change a bit, and three OpenCV passes do it.
+
+    Examples
+    --------
+    >>> gx, gy = np.array([[3.0, 0.0]], np.float32), np.array([[4.0, -2.0]], np.float32)
+    >>> exact_magnitude(gx, gy, np.empty_like(gx))
+    array([[5., 2.]], dtype=float32)
+    """
+    cv2.multiply(gx, gx, dst=out)
+    cv2.accumulateSquare(gy, out)
+    return cv2.sqrt(out, dst=out)
 
 
 class SobelThen:
@@ -106,6 +123,8 @@ class SobelThen:
         if self.cart_to_polar:
             opencv_angle(gx, gy, flat[1], v["degrees"], magnitude=flat[0])
             finish_angle(flat[1], v["degrees"], v["convention"], v["wrap"])
+        elif isinstance(self.then, ops.Magnitude) and v["norm"] == "l2":
+            exact_magnitude(gx, gy, flat[0])
         elif isinstance(self.then, ops.Magnitude):
             _magnitude(gx, gy, v["norm"], flat[0])
         elif isinstance(self.then, ops.Phase):

@@ -65,7 +65,7 @@ from imgrad.manifest import (
     write_pipeline_record,
 )
 from imgrad.pipeline import Pipeline
-from imgrad.scaling import scale as scale_plane
+from imgrad.scaling import scale_owned
 
 if TYPE_CHECKING:
     from imgrad.ops import Step
@@ -560,7 +560,7 @@ def process(job: _Job, source: str, outputs: Sequence[str]) -> Entry:
 
 def _storable(plane: np.ndarray, job: _Job) -> np.ndarray:
     if plane.dtype.kind == "f" and job.scale != "none":
-        return scale_plane(plane, method=job.scale, dtype=f"uint{job.depth}")
+        return scale_owned(plane, job.scale, f"uint{job.depth}")  # the plane is ours
     return plane
 
 

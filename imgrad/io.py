@@ -81,11 +81,12 @@ _TITLE = {
 _SUPPORTED = ", ".join(sorted(IMAGE_EXTENSIONS))
 _DTYPE_NAMES = ", ".join(np.dtype(t).name for t in IMAGE_DTYPES)
 
-# PNG written with compression=None: zlib level 1, the run-length strategy and
-# the "sub" row filter only. Encoding dominates a batch; on 2.5 MP gradient
-# planes this is 2.1x faster than level 1 + run-length with libpng's adaptive
-# filters, for files 8% larger, and faster and smaller than zlib's default
-# level 6 (see write() and the README's performance section).
+# PNG written with compression=None: zlib level 1, Huffman coding only (no
+# string matching) and the "sub" row filter only. Encoding dominates a batch;
+# on 2.5 MP gradient magnitudes this is 1.2x faster than the run-length
+# strategy with the same filter (OpenCV's default) for files 0.4% larger, and
+# 2.4x faster than level 1 with libpng's adaptive filters for smaller files
+# (see write() and the README's performance section).
 _PNG_FAST_LEVEL = 1
 
 _EXIF_ORIENTATION_TAG = 274  # 0x0112, the TIFF tag that EXIF borrows
@@ -299,9 +300,9 @@ def write(
         WebP, e.g. with :func:`imgrad.scale` (the pipeline's ``scale`` step).
     compression : int or str, optional
         PNG: zlib level 0 (none) to 9, with zlib's default strategy. The
-        default (None) is level 1 with the run-length (Z_RLE) strategy and
-        the "sub" filter: the fastest setting short of no compression, with
-        files within 10 % of the smallest zlib level (see Notes).
+        default (None) is level 1 with Huffman coding only (Z_HUFFMAN_ONLY)
+        and the "sub" filter: about as fast as no compression, with files
+        within 10 % of the smallest zlib level (see Notes).
         TIFF: None (uncompressed, the default), "zlib" or "deflate" (two names
         of the same Adobe Deflate compression). Other formats: None.
     quality : int
@@ -317,23 +318,20 @@ def write(
 
     Notes
     -----
-    PNG settings measured on the six sample photographs (1.29 Mpx, 3.11 MB of
-    pixels; best of 9 runs writing all six, 2-core machine):
+    PNG settings measured on the six sample images (1.29 Mpx, 3.11 MB of
+    pixels) and on their Sobel magnitudes ("sobel", scaled to uint8); best
+    of 9 runs encoding all six, 2-core machine:
 
-    ===========  =======  =========
-    compression  time ms  bytes
-    ===========  =======  =========
-    None         76       1,637,403
-    0            47       3,118,516
-    1            95       1,785,360
-    3            131      1,737,841
-    6            253      1,676,130
-    9            586      1,662,629
-    ===========  =======  =========
-
-    On their Sobel magnitudes (uint8) the default is also the fastest
-    compressing setting and the smallest of all (698,555 bytes against 719,321
-    at level 9, in a quarter of level 6's time).
+    ===========  =========  ==========  ==========  ==============
+    compression  photos ms  photos B    sobel ms    sobel B
+    ===========  =========  ==========  ==========  ==============
+    None         29         1,807,671   12          757,557
+    0            27         3,118,516   11          1,294,144
+    1            65         1,785,360   29          787,828
+    3            90         1,737,841   39          768,364
+    6            199        1,676,130   93          736,057
+    9            600        1,662,629   321         730,761
+    ===========  =========  ==========  ==========  ==============
 
     Examples
     --------
@@ -851,7 +849,7 @@ def _write_png(handle: BinaryIO, image: np.ndarray, options: dict) -> None:
     if level is None:
         params = [
             cv2.IMWRITE_PNG_COMPRESSION, _PNG_FAST_LEVEL,
-            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
             cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
         ]  # fmt: skip
     else:

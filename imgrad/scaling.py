@@ -7,7 +7,7 @@ import numpy as np
 from imgrad._params import Choice, OptionalFloat
 from imgrad._validation import check_image, check_out
 
-__all__ = ["check_range", "scale", "scale_bounds"]
+__all__ = ["check_range", "scale", "scale_bounds", "scale_owned"]
 
 METHOD = Choice(
     "method",
@@ -67,27 +67,47 @@ def scale(
     method = METHOD.check(method, where)
     dtype = DTYPE.check(dtype, where)
     low, high = check_range(method, LOW.check(low, where), HIGH.check(high, where), where)
+    if out is not None:
+        check_out(out, image.shape, np.dtype(dtype), where=where)
+    return scale_owned(image, method, dtype, low, high, out, owned=False)
+
+
+def scale_owned(image, method, dtype, low=None, high=None, out=None, *, owned=True):
+    """:func:`scale` of checked arguments; if `owned`, free to overwrite `image`
+    (a plane the caller drops: then no full-size temporary is allocated)."""
     top = float(np.iinfo(dtype).max)
     work = np.float64 if image.dtype == np.float64 else np.float32
-    values = image.astype(work)  # a copy: the input is never modified
-    if image.dtype.kind == "f":  # NaN becomes 0, infinities the largest finite values
-        np.nan_to_num(values, copy=False, nan=0.0)
+    bounds = _bounds(image) if image.dtype.kind == "f" or method == "minmax" else None
+    if bounds is None and image.dtype.kind == "f":
+        # NaN becomes 0, infinities the largest finite values (on a copy)
+        image, owned = np.nan_to_num(image.astype(work), copy=False, nan=0.0), True
     with np.errstate(over="ignore", invalid="ignore"):  # extremes saturate, as clipped below
-        if method != "clip":
-            lo, hi = (low, high) if method == "range" else scale_bounds(values)
+        if method == "clip":
+            values = image.astype(work, copy=not owned)
+        else:
+            lo, hi = (low, high) if method == "range" else bounds or scale_bounds(image)
             factor = top / (hi - lo) if hi > lo else 0.0
             if factor > 0:
-                values -= work(lo)
+                into = image if owned and image.dtype == work else None
+                values = np.subtract(image, work(lo), dtype=work, out=into)
                 values *= work(factor)
             else:  # a constant plane, or a range too wide to represent
-                values.fill(0)
-        np.rint(values, out=values)
+                values = np.zeros(image.shape, work)
+        # Clipped first, the rounded values fit the integer type: rint writes them there.
         np.clip(values, 0, top, out=values)
     if out is None:
-        return values.astype(dtype)
-    check_out(out, image.shape, np.dtype(dtype), where=where)
-    np.copyto(out, values, casting="unsafe")
+        out = np.empty(image.shape, dtype)
+    np.rint(values, out=out, casting="unsafe")
     return out
+
+
+def _bounds(image: np.ndarray) -> tuple[float, float] | None:
+    """Minimum and maximum, or None if the image holds NaN or an infinity (two
+    fast reductions, no temporary array)."""
+    if image.size == 0:
+        return (0.0, 0.0)
+    low, high = float(image.min()), float(image.max())
+    return (low, high) if np.isfinite(low) and np.isfinite(high) else None
 
 
 def scale_bounds(image: np.ndarray) -> tuple[float, float]:

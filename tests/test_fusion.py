@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgrad import Pipeline, ops
-from imgrad._fusion import SobelThen, fusable
+from imgrad._fusion import SobelThen, exact_magnitude, fusable
 from imgrad.execute import _Plan, _run_steps, _touch, run_fused, run_reference
 from imgrad.magphase import _magnitude
 
@@ -34,8 +34,8 @@ def misaligned(array: np.ndarray, offset: int) -> np.ndarray:
 @pytest.mark.parametrize("scale", [1.0, 0.125])  # plain and normalize=True
 def test_cart_to_polar_magnitude_is_exact_for_every_sobel_value(scale):
     """The claim the fusion rests on: for these exact values, cv2.cartToPolar's
-    magnitude is the correctly rounded one, at any memory alignment, and its
-    angle is cv2.phase's."""
+    magnitude and exact_magnitude are the correctly rounded one, at any memory
+    alignment, and cartToPolar's angle is cv2.phase's."""
     gx, gy = every_pair(scale)
     expected = _magnitude(gx, gy, "l2")
     np.testing.assert_array_equal(
@@ -43,6 +43,7 @@ def test_cart_to_polar_magnitude_is_exact_for_every_sobel_value(scale):
     )
     for offset in (0, 1, 3, 7, 8):
         x, y = misaligned(gx, offset), misaligned(gy, offset)
+        np.testing.assert_array_equal(exact_magnitude(x, y, misaligned(gx, offset + 1)), expected)
         for degrees in (False, True):
             magnitude, angle = cv2.cartToPolar(x, y, angleInDegrees=degrees)
             np.testing.assert_array_equal(magnitude, expected)

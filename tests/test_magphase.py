@@ -183,7 +183,6 @@ def test_results_do_not_depend_on_memory_alignment(planes):
         np.testing.assert_array_equal(p2, p)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_phase_bits_do_not_depend_on_array_size(dtype):
     """OpenCV computes the last few elements of an array in scalar code that rounds
@@ -203,6 +202,7 @@ def test_phase_bits_do_not_depend_on_array_size(dtype):
             single = imgrad.polar(gx[cell], gy[cell], degrees=True)
             np.testing.assert_array_equal(single.phase, p[cell])
             np.testing.assert_array_equal(single.magnitude, m[cell])
+
 
 # --- exceptions -----------------------------------------------------------------------
 

@@ -56,3 +56,25 @@ def test_bad_parameters(kwargs, words):
     with pytest.raises(ValueError) as info:
         imgrad.scale(np.zeros((2, 2)), **kwargs)
     assert all(w in str(info.value) for w in words)
+
+
+@pytest.mark.parametrize("method", ["minmax", "clip", "range"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_scaling_a_plane_in_place_gives_the_same_bits(method, dtype):
+    """The batch runner scales planes it owns in place (scale_owned)."""
+    from imgrad.scaling import scale_owned
+
+    rng = np.random.default_rng(7)
+    if np.dtype(dtype).kind == "u":
+        image = rng.integers(0, np.iinfo(dtype).max, (40, 30), endpoint=True).astype(dtype)
+    else:
+        image = (rng.standard_normal((40, 30)) * 80).astype(dtype)
+        image[3, 4], image[5, 6] = np.nan, np.inf
+    limits = {"low": -20.0, "high": 90.0} if method == "range" else {}
+    for bits in ("uint8", "uint16"):
+        for finite in (False, True):
+            plane = np.nan_to_num(image) if finite else image.copy()
+            reference = imgrad.scale(plane, method=method, dtype=bits, **limits)
+            owned = scale_owned(plane.copy(), method, bits, limits.get("low"), limits.get("high"))
+            assert owned.dtype == np.dtype(bits)
+            np.testing.assert_array_equal(owned, reference)
