@@ -39,14 +39,16 @@ SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 # --- measuring -----------------------------------------------------------------------
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+def interleaved(
+    contenders: dict[str, Callable[[], object]], rounds: int, warm_up: bool = True
+) -> dict[str, float]:
     """Median seconds of each contender, running them round by round.
 
     Each round starts with the next contender, so none always runs right
     after the same neighbour (whose leftovers in the caches and the
     allocator would help or hurt it).
     """
-    for run in contenders.values():  # warm up: imports, caches, thread pools
+    for run in contenders.values() if warm_up else ():  # imports, caches, thread pools
         run()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     order = list(contenders.items())
@@ -252,9 +254,12 @@ FLOOR_SCRIPT = r"""
 import sys, pathlib, cv2
 from concurrent.futures import ThreadPoolExecutor
 src, dst, workers = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
+PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1,
+       cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+       cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 def one(path):
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    cv2.imwrite(str(dst / (path.stem + ".png")), img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    cv2.imwrite(str(dst / (path.stem + ".png")), img, PNG)  # imgrad's own PNG settings
 with ThreadPoolExecutor(workers) as pool:
     list(pool.map(one, sorted(src.glob("*.jpg"))))
 """
@@ -317,11 +322,8 @@ def batch_section(rounds: int, quick: bool) -> list[dict]:
                 )
 
             contenders["ImageMagick mogrify EdgeIn"] = imagemagick
-        times: dict[str, list[float]] = {k: [] for k in contenders}
-        for _ in range(max(1, rounds // 5)):
-            for name, run in contenders.items():
-                times[name].append(run())
-        results = {k: statistics.median(v) for k, v in times.items()}
+        # Each contender is a whole process reading the same (cached) files.
+        results = interleaved(contenders, max(1, rounds // 5), warm_up=False)
     rows = rows_for(results, "imgrad run", "batch", f"{count} JPEGs of 2.5 MP -> magnitude PNG")
     for row in rows:
         row["images/s"] = round(count / (row["ms"] / 1000), 1)
