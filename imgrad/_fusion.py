@@ -122,7 +122,10 @@ class SobelThen:
         v = self.values
         if self.cart_to_polar:
             opencv_angle(gx, gy, flat[1], v["degrees"], magnitude=flat[0])
-            finish_angle(flat[1], v["degrees"], v["convention"], v["wrap"])
+            if v["convention"] != "image" or v["wrap"] != "full":
+                # (OpenCV's [0, period] is already [0, period) for these values:
+                # no angle rounds up to a full turn; the tests check every pair.)
+                finish_angle(flat[1], v["degrees"], v["convention"], v["wrap"])
         elif isinstance(self.then, ops.Magnitude) and v["norm"] == "l2":
             exact_magnitude(gx, gy, flat[0])
         elif isinstance(self.then, ops.Magnitude):
