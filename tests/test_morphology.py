@@ -22,7 +22,7 @@ from PIL import Image
 from skimage.morphology import diamond
 
 import imgrad
-from imgrad import morphology
+from imgrad import _morph_strips, morphology
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
@@ -691,11 +691,11 @@ def covered_by_chords(fp):
     must lie within the footprint.
     """
     fp = np.asarray(fp).astype(bool)
-    chords = morphology._chords_of(fp.shape, fp.astype(np.uint8).tobytes())
+    chords = _morph_strips._chords_of(fp.shape, fp.astype(np.uint8).tobytes())
     tables = {0: (1, 1)}  # buffer -> (width, height) of the running maximum it holds
     covered = np.zeros_like(fp)
     for step in chords.steps:
-        if step[0] == morphology._BUILD:
+        if step[0] == _morph_strips._BUILD:
             _, target, source, width, height, dx, dy = step
             source_width, source_height = tables[source]
             assert (dx == 0) != (dy == 0)
@@ -744,12 +744,12 @@ def test_chords_cover_any_footprint_exactly(fp):
 def test_chord_steps_grow_with_height_not_area(size):
     for shape in ("ellipse", "diamond"):
         fp = imgrad.footprint(shape, size)
-        chords = morphology._chords_of(fp.shape, fp.tobytes())
+        chords = _morph_strips._chords_of(fp.shape, fp.tobytes())
         assert fp.sum() >= size * size // 2  # the area OpenCV's cost grows with
         assert chords.builds + chords.takes <= 2 * size
     # A band of identical rows takes the running maximum over its height once.
     rect = imgrad.footprint("rect", size)
-    chords = morphology._chords_of(rect.shape, rect.tobytes())
+    chords = _morph_strips._chords_of(rect.shape, rect.tobytes())
     assert (chords.builds, chords.takes) == (2 * int(np.ceil(np.log2(size))), 1)
 
 
@@ -889,7 +889,7 @@ def test_large_footprints_on_a_photo_take_chords_and_equal_opencv(shape, dtype, 
     image = camera.astype(dtype) * (257 if dtype == np.uint16 else 1)
     fp = imgrad.footprint(shape, 61 if shape == "cross" else 31)
     # What this test is about: the public function takes the chord path here.
-    assert morphology._use_chords(fp, image, 2)
+    assert _morph_strips._use_chords(fp, image, 2)
     expected = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, fp)
     got = imgrad.morph_gradient(image, footprint=fp)
     np.testing.assert_array_equal(got, expected)
@@ -949,7 +949,7 @@ def test_images_with_nan_give_what_opencv_gives(dtype, size):
         got = imgrad.morph_gradient(image, kind, footprint=fp)
         np.testing.assert_array_equal(got, expected[kind], err_msg=kind)
     # The chords, left alone, would not give OpenCV's result: the fallback matters.
-    chords = morphology._pass(
+    chords = _morph_strips._pass(
         "dilate", image, image, image, fp, "chords", "ignore", 0.0, 16, 2, False
     )
     assert not np.array_equal(chords, dilated, equal_nan=True)
