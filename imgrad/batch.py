@@ -844,8 +844,19 @@ def _run_dask(
 
 
 def _process_item(job: _Job, item: tuple[str, tuple[str, ...], str]) -> Entry:
+    _opencv_threads_off_on_this_worker()
     path, outputs, _ = item
     return process(job, path, outputs)
+
+
+def _opencv_threads_off_on_this_worker() -> None:
+    """On a Dask worker, turn OpenCV's own threads off (for the worker process):
+    the cluster's threads already use the cores, as ``_opencv_single_threaded``
+    does for the local engine (which restores the setting after the run)."""
+    import cv2
+
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
 
 
 def _dask_entry(job: _Job, path: str, future: Any) -> Entry:

@@ -98,6 +98,15 @@ def test_a_local_cluster_writes_the_same_files_and_manifest_as_the_local_engine(
     assert magnitude.dtype == np.float32 and magnitude.shape == (512, 512)
 
 
+def test_workers_run_images_with_opencv_threads_off(dataset, tmp_path, client):
+    """Each worker thread is one image at a time; OpenCV's own threads would
+    oversubscribe the cores."""
+    client.run(cv2.setNumThreads, 4)
+    assert set(client.run(cv2.getNumThreads).values()) == {4}
+    batch.run(dataset, tmp_path / "out", "gray | sobel | magnitude", engine="dask", client=client)
+    assert set(client.run(cv2.getNumThreads).values()) == {1}
+
+
 def test_resume_and_failures_count_as_in_the_local_engine(dataset, tmp_path, client):
     client.wait_for_workers(2)
     runs = {}
