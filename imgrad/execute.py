@@ -17,6 +17,7 @@ Two executors give the same bits:
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -83,7 +84,7 @@ def run_fused(
     image : ndarray, (H, W) or (H, W, C)
     rows : int, optional
         Output rows per strip; by default chosen so a strip plane is about
-        256 KiB (see :func:`strip_rows`).
+        1 MiB (see :func:`strip_rows`).
     workers : int, optional
         Threads; default :func:`default_workers`. 1 runs in the calling thread.
 
@@ -110,22 +111,20 @@ def run_fused(
     """
     check_image(image, where="the pipeline")
     height = image.shape[0]
-    rows = strip_rows(image, pipeline) if rows is None else int(rows)
-    if rows < 1:
+    if rows is not None and int(rows) < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
-    if pipeline.needs_whole_image or rows >= height or _strips_itself(pipeline):
+    if pipeline.needs_whole_image or height == 1 or _strips_itself(pipeline):
+        return run_reference(pipeline, image)
+    seen: list = []
+    corner_outputs = _run_corner(pipeline, image, seen)
+    rows = _strip_rows(image, pipeline, seen) if rows is None else int(rows)
+    if rows >= height:
         return run_reference(pipeline, image)
     workers = default_workers() if workers is None else max(1, int(workers))
     bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
-
-    # A tiny corner of the image tells every plane's dtype and channels.
-    corner = image[
-        : min(height, 2 * pipeline.halo + 2), : min(image.shape[1], 2 * pipeline.halo + 2)
-    ]
-    seen: list = []
     outputs = {
         name: np.empty((height, image.shape[1], *plane.shape[2:]), plane.dtype)
-        for name, plane in _run_steps(pipeline, corner, seen).items()
+        for name, plane in corner_outputs.items()
         if name in pipeline.outputs
     }
     plan = _Plan(pipeline, seen, rows, image.shape[1])
@@ -156,10 +155,27 @@ def run_fused(
 
 
 def strip_rows(image: np.ndarray, pipeline: Pipeline) -> int:
-    """Output rows per strip: a strip plane of about ``STRIP_BYTES``, and at least
-    four times the halo so recomputed halo rows stay a small overhead."""
-    row_bytes = 4 * int(np.prod(image.shape[1:]))
+    """Output rows per strip: a strip of the widest plane the pipeline computes
+    (in bytes: channels and dtype) of about ``STRIP_BYTES``, and at least four
+    times the halo so recomputed halo rows stay a small overhead."""
+    seen: list = []
+    _run_corner(pipeline, check_image(image, where="the pipeline"), seen)
+    return _strip_rows(image, pipeline, seen)
+
+
+def _strip_rows(image, pipeline, seen) -> int:
+    widest = max(
+        math.prod(plane.shape[2:]) * plane.itemsize for _, results in seen for plane in results
+    )
+    row_bytes = image.shape[1] * widest
     return max(8, 4 * pipeline.halo, STRIP_BYTES // max(row_bytes, 1))
+
+
+def _run_corner(pipeline: Pipeline, image: np.ndarray, seen: list) -> dict[str, np.ndarray]:
+    """The pipeline on a tiny corner of `image`: it tells every plane's dtype and
+    channels (appended to `seen`, see :func:`_run_steps`)."""
+    size = 2 * pipeline.halo + 2
+    return _run_steps(pipeline, image[:size, :size], seen)
 
 
 def default_workers() -> int:

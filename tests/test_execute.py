@@ -92,6 +92,10 @@ def test_strip_rows_policy():
     assert 8 <= rows <= 128  # a strip plane of about 1 MiB
     big_halo = Pipeline.parse("gaussian sigma=8 | sobel")
     assert strip_rows(wide, big_halo) >= 4 * big_halo.halo
+    # The planes computed set the size: grey planes of a colour input, not its channels.
+    colour = np.zeros((2160, 3840, 3), np.uint8)
+    assert strip_rows(colour, Pipeline.parse("gray | sobel | polar")) == rows
+    assert strip_rows(colour, pipe) == max(8, rows // 3)
     with pytest.raises(ValueError, match="'rows'"):
         run_fused(pipe, wide, rows=0)
 
