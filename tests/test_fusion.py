@@ -99,6 +99,8 @@ def plan_of(pipe: Pipeline, image: np.ndarray) -> _Plan:
         ("sobel | polar", True),
         ("gray | sobel normalize=true | magnitude norm=l1", True),
         ("sobel border=replicate | phase wrap=half", True),
+        ("sobel | magnitude | scale method=range low=0 high=500", True),  # into a buffer
+        ("gray | sobel | polar | colorize max=300 -> color,phase", True),
         ("sobel ksize=5 | polar", False),  # not exact in int16 with this kernel
         ("scharr | polar", False),
         ("sobel border=constant | polar", False),
