@@ -207,7 +207,7 @@ def morphology_section(rounds: int, quick: bool) -> list[dict]:
         cases = [("rect", 3), ("ellipse", 15), ("ellipse", 31)]
     for shape, size in cases:
         fp = imgrad.footprint(shape, size)
-        sizes = [("4K", img), ("1080p", small)] if size <= 7 else [("4K", img)]
+        sizes = [("4K", img), ("1080p", small)] if size <= 15 else [("4K", img)]
         for label, image in sizes:
 
             def ours(kind, image=image):
