@@ -7,7 +7,7 @@ import numpy as np
 from imgrad._params import Choice, OptionalFloat
 from imgrad._validation import check_image, check_out
 
-__all__ = ["check_range", "scale", "scale_bounds", "scale_owned"]
+__all__ = ["check_range", "finite_bounds", "scale", "scale_bounds", "scale_owned"]
 
 METHOD = Choice(
     "method",
@@ -77,7 +77,7 @@ def scale_owned(image, method, dtype, low=None, high=None, out=None, *, owned=Tr
     (a plane the caller drops: then no full-size temporary is allocated)."""
     top = float(np.iinfo(dtype).max)
     work = np.float64 if image.dtype == np.float64 else np.float32
-    bounds = _bounds(image) if image.dtype.kind == "f" or method == "minmax" else None
+    bounds = finite_bounds(image) if image.dtype.kind == "f" or method == "minmax" else None
     if bounds is None and image.dtype.kind == "f":
         # NaN becomes 0, infinities the largest finite values (on a copy)
         image, owned = np.nan_to_num(image.astype(work), copy=False, nan=0.0), True
@@ -101,9 +101,15 @@ def scale_owned(image, method, dtype, low=None, high=None, out=None, *, owned=Tr
     return out
 
 
-def _bounds(image: np.ndarray) -> tuple[float, float] | None:
+def finite_bounds(image: np.ndarray) -> tuple[float, float] | None:
     """Minimum and maximum, or None if the image holds NaN or an infinity (two
-    fast reductions, no temporary array)."""
+    fast reductions, no temporary array).
+
+    Examples
+    --------
+    >>> finite_bounds(np.array([[1.0, 3.0]])), finite_bounds(np.array([[1.0, np.nan]]))
+    ((1.0, 3.0), None)
+    """
     if image.size == 0:
         return (0.0, 0.0)
     low, high = float(image.min()), float(image.max())

@@ -60,7 +60,7 @@ from imgrad._params import Float, OptionalFloat
 from imgrad._validation import check_image, check_int, check_out, check_same_shape, fail
 from imgrad.derivatives import Gradient
 from imgrad.magphase import CONVENTION, DEGREES, WRAP, Polar, phase_range, polar
-from imgrad.scaling import scale
+from imgrad.scaling import finite_bounds, scale
 
 if TYPE_CHECKING:
     from imgrad.pipeline import Pipeline
@@ -560,10 +560,8 @@ _BELOW_ONE = float(np.nextafter(np.float32(1), np.float32(0)))
 
 
 def _all_finite(values: np.ndarray) -> bool:
-    """No NaN and no infinity (two fast reductions, no temporary array)."""
-    if values.dtype.kind != "f" or values.size == 0:
-        return True
-    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+    """No NaN and no infinity."""
+    return values.dtype.kind != "f" or finite_bounds(values) is not None
 
 
 def _hsv_to_rgb(turns: np.ndarray, value: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
