@@ -177,24 +177,6 @@ class _Stage:
     dtype: np.dtype  # structured: one field per plane kept after the stage
 
 
-def _is_wrap(step: Step) -> bool:
-    return step.halo() > 0 and step.values.get("border") == "wrap"
-
-
-def _needs_statistics(step: Step) -> bool:
-    """A step whose result depends on whole-image statistics (not on its border)."""
-    if isinstance(step, Scale):
-        return step.values["method"] == "minmax"
-    if step.name == "colorize":
-        return step.values["max"] is None
-    if not step.needs_whole_image or _is_wrap(step):
-        return False
-    raise ValueError(
-        f"The step {step.to_text()!r} needs statistics of the whole image that tiled "
-        "processing cannot compute; give it fixed values instead."
-    )
-
-
 def _stages(pipeline: Pipeline, array: da.Array) -> list[_Stage]:
     """Cut the pipeline into stages; derive each one's packed planes and dtypes.
 
@@ -203,8 +185,8 @@ def _stages(pipeline: Pipeline, array: da.Array) -> list[_Stage]:
     """
     groups: list[list[tuple[Step, tuple[str, ...], tuple[str, ...]]]] = [[]]
     for step, (reads, writes) in zip(pipeline.steps, pipeline.routes, strict=True):
-        alone = groups[-1] and _is_wrap(groups[-1][-1][0])
-        if groups[-1] and (alone or _is_wrap(step) or _needs_statistics(step)):
+        alone = groups[-1] and groups[-1][-1][0].wraps
+        if groups[-1] and (alone or step.wraps or step.needs_statistics):
             groups.append([])
         groups[-1].append((step, reads, writes))
     keeps = _planes_kept(groups, pipeline)
@@ -218,8 +200,8 @@ def _stages(pipeline: Pipeline, array: da.Array) -> list[_Stage]:
             _Stage(
                 tuple(group),
                 sum(step.halo() for step, _, _ in group),
-                _is_wrap(group[0][0]),
-                _needs_statistics(group[0][0]),
+                group[0][0].wraps,
+                group[0][0].needs_statistics,
                 np.dtype([(n, p.dtype, p.shape[2:]) for n, p in planes.items()]),
             )
         )

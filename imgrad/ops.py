@@ -172,14 +172,23 @@ class Step(ABC):
     strips_itself: ClassVar[bool] = False
 
     @property
-    def needs_whole_image(self) -> bool:
-        """True when a pixel's result may depend on pixels beyond the halo.
+    def wraps(self) -> bool:
+        """True when the step reads across the opposite edge of the image
+        (a neighbourhood with ``border=wrap``)."""
+        return self.values.get("border") == "wrap" and self.halo() > 0
 
-        A "wrap" border reads the opposite edge of the image; ``scale
-        method=minmax`` reads the whole image's range. Such pipelines cannot be
-        cut into independent tiles.
-        """
-        return self.values.get("border") == "wrap"
+    @property
+    def needs_statistics(self) -> bool:
+        """True when the result depends on statistics of the whole image
+        (``scale method=minmax``, ``colorize`` without ``max``)."""
+        return False
+
+    @property
+    def needs_whole_image(self) -> bool:
+        """True when a pixel's result may depend on pixels beyond the halo:
+        the step :attr:`wraps` or :attr:`needs_statistics`. Such steps cannot be
+        cut into independent tiles."""
+        return self.wraps or self.needs_statistics
 
     # --- common behaviour
     def operator_values(self) -> dict[str, Any]:
@@ -473,7 +482,7 @@ class Scale(Step):
             raise PipelineError(str(exc)) from None
 
     @property
-    def needs_whole_image(self) -> bool:
+    def needs_statistics(self) -> bool:
         return self.values["method"] == "minmax"
 
     def reads(self, previous):
@@ -524,7 +533,7 @@ class Colorize(Step):
                 )
 
     @property
-    def needs_whole_image(self) -> bool:
+    def needs_statistics(self) -> bool:
         return self.values["max"] is None  # the brightness percentile is a whole-image statistic
 
 

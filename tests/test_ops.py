@@ -97,6 +97,34 @@ def test_halo_bounds_the_reach_of_every_step(drawn):
             assert reach <= pipe.halo, f"{pipe}: plane {plane} changed {reach} px away"
 
 
+@pytest.mark.parametrize(
+    ("text", "wraps", "statistics"),
+    [
+        ("sobel", False, False),
+        ("sobel border=wrap", True, False),
+        ("gaussian sigma=1 border=wrap | sobel", True, False),
+        ("sobel | magnitude | scale method=minmax", False, True),
+        ("sobel | magnitude | scale method=range low=0 high=100", False, False),
+        ("sobel | polar | colorize", False, True),
+        ("sobel | polar | colorize max=100", False, False),
+    ],
+)
+def test_whole_image_steps_say_why(text, wraps, statistics):
+    """A step reaching beyond its halo says whether it wraps or needs statistics,
+    and it shows: brightening the left columns changes the rightmost one."""
+    pipe = Pipeline.parse(text)
+    assert any(step.wraps for step in pipe.steps) == wraps
+    assert any(step.needs_statistics for step in pipe.steps) == statistics
+    assert pipe.needs_whole_image == (wraps or statistics)
+    rng = np.random.default_rng(0)
+    image = (np.linspace(0, 100, 48) + rng.integers(0, 20, (32, 48))).astype(np.uint8)
+    poked = image.copy()
+    poked[:, :8] = 255
+    a, b = pipe(image), pipe(poked)
+    last_column_changed = any(not np.array_equal(a[k][:, -1], b[k][:, -1]) for k in a)
+    assert last_column_changed == pipe.needs_whole_image
+
+
 def test_step_reprs_and_text():
     step = ops.Sobel(ksize=5, normalize=True)
     assert repr(step) == "Sobel(ksize=5, normalize=True)"
