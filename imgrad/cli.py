@@ -39,6 +39,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 ONE_STEP = ("sobel", "scharr", "prewitt", "morph")
 #: Shortcuts running a derivative step, then this step: ``imgrad polar IN -o OUT --degrees``.
 FROM_GRADIENT = ("magnitude", "phase", "polar")
+#: What ``imgrad run IN -o OUT`` runs without -p or -c: gradient magnitude and direction.
+DEFAULT_PIPELINE = "gray | sobel | polar"
 
 
 class UsageError(Exception):
@@ -153,7 +155,8 @@ _COMMAND_HELP = {
 
 _EPILOG = """\
 examples:
-  imgrad run photos/ -o grads/ -p "gray | sobel | polar degrees=true"
+  imgrad run photos/ -o grads/          (magnitude and phase: "gray | sobel | polar")
+  imgrad run photos/ -o grads/ -p "gray | gaussian sigma=1 | sobel | polar degrees=true"
   imgrad run data/ -o grads/ --config pipeline.yaml --workers 4
   imgrad sobel photos/ -o grads/ --ksize 5 --format tif
   imgrad morph photos/ -o grads/ --kind internal --footprint ellipse --size 5
@@ -319,12 +322,12 @@ def _positive_int(text: str) -> int:
 
 def _setup_run(parser: argparse.ArgumentParser, selected: bool) -> None:
     _add_io(parser)
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "-p",
         "--pipeline",
         metavar="TEXT",
-        help='pipeline text, e.g. "gray | sobel ksize=5 | polar"',
+        help=f'pipeline text, e.g. "gray | sobel ksize=5 | polar" (default: "{DEFAULT_PIPELINE}")',
     )
     source.add_argument(
         "-c",
@@ -473,8 +476,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.config is not None:
         pipeline = Pipeline.from_yaml(Path(args.config))
-    else:
+    elif args.pipeline is not None:
         pipeline = Pipeline.parse(args.pipeline)
+    else:
+        pipeline = Pipeline.parse(DEFAULT_PIPELINE)
+        if not args.quiet:
+            print(
+                f'{PROG}: pipeline "{DEFAULT_PIPELINE}" (the default; -p or -c to choose)',
+                file=sys.stderr,
+            )
     if args.tile is not None:
         return _run_tiled(args, pipeline)
     return _run_batch(args, pipeline)

@@ -33,6 +33,9 @@ def photo_dir(tmp_path, samples_dir):
     return folder
 
 
+POLAR_PLANES = ("magnitude", "phase")
+
+
 def _record(out):
     with open(os.path.join(out, PIPELINE_RECORD_NAME), encoding="utf-8") as file:
         return yaml.safe_load(file)
@@ -199,6 +202,32 @@ def test_run_prints_a_summary_on_stderr_only(capsys, photo_dir, tmp_path):
     assert "0 ok, 3 skipped, 0 failed" in capsys.readouterr().err
 
 
+def test_run_without_a_pipeline_runs_the_default_and_says_so(capsys, photo_dir, tmp_path):
+    out, explicit = tmp_path / "out", tmp_path / "explicit"
+    assert cli.main(["run", str(photo_dir), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert 'pipeline "gray | sobel | polar" (the default; -p or -c to choose)' in err
+    assert _record(out)["imgrad"]["pipeline"] == "gray | sobel | polar"
+    argv = ["run", str(photo_dir), "-o", str(explicit), "-p", "gray | sobel | polar", "-q"]
+    assert cli.main(argv) == 0
+    written = sorted(p.name for p in out.iterdir() if not p.name.startswith("imgrad-"))
+    assert written == sorted(
+        f"{stem}.{plane}.png" for stem in ("camera", "coins", "rocket") for plane in POLAR_PLANES
+    )
+    for name in written:
+        assert (out / name).read_bytes() == (explicit / name).read_bytes(), name
+    # The same pipeline written out resumes the default run, and the other way round.
+    assert cli.main(["run", str(photo_dir), "-o", str(out), "-p", "gray | sobel | polar"]) == 0
+    assert "0 ok, 3 skipped" in capsys.readouterr().err
+    assert cli.main(["run", str(photo_dir), "-o", str(explicit)]) == 0
+    assert "0 ok, 3 skipped" in capsys.readouterr().err
+
+
+def test_quiet_run_with_the_default_pipeline_prints_nothing(capsys, photo_dir, tmp_path):
+    assert cli.main(["run", str(photo_dir), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
 def test_quiet_run_prints_nothing_when_all_is_well(capsys, photo_dir, tmp_path):
     argv = ["run", str(photo_dir), "-o", str(tmp_path / "out"), "-p", "sobel", "-q"]
     assert cli.main(argv) == 0
@@ -256,7 +285,10 @@ def test_config_file_and_its_record_reproduce_the_run(capsys, photo_dir, tmp_pat
         (["run", "{photo_dir}", "-o", "{out}", "-p", "sobel", "--workers", "0"], "--workers"),
         (["run", "{photo_dir}", "-o", "{out}", "-p", "sobel", "--bogus"], "unrecognized"),
         (["run", "{photo_dir}", "-p", "sobel"], "required: -o/--out"),
-        (["run", "{photo_dir}", "-o", "{out}"], "-p/--pipeline"),
+        (
+            ["run", "{photo_dir}", "-o", "{out}", "-p", "sobel", "-c", "{photo_dir}/p.yaml"],
+            "not allowed with argument -p/--pipeline",
+        ),
         (["run", "{photo_dir}/nope.png", "-o", "{out}", "-p", "sobel"], "No such file or folder"),
         (["run", "{photo_dir}", "-o", "{out}", "-p", "sobel", "--outputs", "phase"], "'phase'"),
         (["run", "{photo_dir}", "-o", "{out}", "-p", "sobel", "--scale", "none"], "'scale'"),

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 IMGRAD = Path(sys.executable).parent / "imgrad"
@@ -129,6 +131,25 @@ def test_main_job_on_the_samples_folder(tmp_path, samples_dir):
     assert "outputs: out" in result.stderr
     stems = [os.path.splitext(n)[0] for n in SAMPLE_NAMES]
     assert outputs(tmp_path / "out") == sorted(f"{s}.{p}.png" for s in stems for p in PLANES)
+
+
+def test_run_with_no_pipeline_just_works(tmp_path, samples_dir):
+    """``imgrad run photos/ -o grads/``: gradient magnitude and phase of every photo."""
+    shutil.copytree(samples_dir, tmp_path / "photos")
+    result = imgrad("run", "photos/", "-o", "grads/", cwd=tmp_path, check_code=0)
+    assert "6 ok, 0 skipped, 0 failed" in result.stderr
+    assert '"gray | sobel | polar" (the default' in result.stderr
+    stems = [os.path.splitext(n)[0] for n in SAMPLE_NAMES]
+    planes = ("magnitude", "phase")
+    assert outputs(tmp_path / "grads") == sorted(f"{s}.{p}.png" for s in stems for p in planes)
+    # The magnitude is OpenCV's Sobel magnitude, scaled min..max to 0..255.
+    gray = cv2.imread(str(samples_dir / "camera.png"), cv2.IMREAD_GRAYSCALE)
+    gx, gy = cv2.Sobel(gray, cv2.CV_64F, 1, 0), cv2.Sobel(gray, cv2.CV_64F, 0, 1)
+    magnitude = np.hypot(gx, gy)
+    expected = 255 * (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
+    written = cv2.imread(str(tmp_path / "grads" / "camera.magnitude.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint8 and written.shape == gray.shape
+    assert np.abs(written.astype(float) - expected).max() <= 0.5 + 1e-6
 
 
 def test_mirrored_tree_and_manifest(dataset):
