@@ -258,6 +258,45 @@ def test_colorize_is_deterministic_and_leaves_inputs_alone(camera):
         np.testing.assert_array_equal(before, after)
 
 
+def test_colorize_in_bands_of_rows_is_pixel_by_pixel(camera):
+    """Large images are coloured in bands of rows: each row alone gives the same bytes."""
+    m, p = imgrad.polar(*imgrad.sobel(camera))
+    assert camera.shape[0] * camera.shape[1] > 2 * visualize._BAND_PIXELS  # several bands
+    top = visualize.magnitude_scale(m)
+    rows = np.concatenate([colorize(m[i : i + 1], p[i : i + 1], max=top) for i in range(len(m))])
+    np.testing.assert_array_equal(colorize(m, p), rows)
+
+
+def _values(kind: str, dtype: str, size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        values = rng.random(size) * 1000
+    elif kind == "ties":  # few distinct values: ranks inside long runs of ties
+        values = rng.integers(0, 5, size)
+    elif kind == "mostly zero":  # a flat image: the low percentiles are all 0
+        values = np.where(rng.random(size) < 0.995, 0, rng.random(size) * 50)
+    elif kind == "heavy tail":
+        values = rng.pareto(1.5, size)
+    else:  # "strided": every k-th value, which a strided sample sees, is an outlier
+        values = rng.random(size)
+        values[:: max(1, size // visualize._SAMPLE)] = 1e6
+    if np.dtype(dtype).kind == "u":
+        values = np.clip(values, 0, np.iinfo(dtype).max)
+    return values.astype(dtype)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ties", "mostly zero", "heavy tail", "strided"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "uint16"])
+def test_percentile_of_is_numpys_percentile_bit_for_bit(kind, dtype):
+    for seed, size in enumerate((visualize._BRACKETED, 1_000_003, 100)):
+        values = _values(kind, dtype, size, seed)
+        for q in (0.001, 1, 25, 50, 99, 99.9, 99.999, 100):
+            expected = np.percentile(values, q)
+            got = visualize.percentile_of(values, q)
+            assert got == expected, (kind, dtype, size, q)
+            assert np.float64(got).tobytes() == np.float64(expected).tobytes()
+
+
 # --- colorize: errors -----------------------------------------------------------------
 
 M = np.ones((4, 4), np.float32)
