@@ -34,7 +34,7 @@ import numpy as np
 
 from imgrad._fusion import SobelThen, fusable
 from imgrad._scratch import scratch
-from imgrad._validation import check_image
+from imgrad._validation import check_image, check_out
 from imgrad.ops import IMAGE
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def run_fused(
     *,
     rows: int | None = None,
     workers: int | None = None,
+    out: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run `pipeline` on one image strip by strip, on `workers` threads.
 
@@ -92,11 +93,15 @@ def run_fused(
         1 MiB (see :func:`strip_rows`).
     workers : int, optional
         Threads; default :func:`default_workers`. 1 runs in the calling thread.
+    out : dict of ndarray, optional
+        An array for each output plane, of the shape and dtype it will have
+        (writeable, C-contiguous), to write the results into; e.g. one
+        image's slices of stacks (:meth:`Pipeline.map`).
 
     Returns
     -------
     dict of ndarray
-        Bit-identical to :func:`run_reference`, as fresh arrays.
+        Bit-identical to :func:`run_reference`, as fresh arrays (or `out`'s).
 
     Notes
     -----
@@ -119,19 +124,23 @@ def run_fused(
     if rows is not None and int(rows) < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
     if pipeline.needs_whole_image or height == 1 or _strips_itself(pipeline):
-        return run_reference(pipeline, image)
+        return _into(run_reference(pipeline, image), out)
     seen: list = []
     corner_outputs = _run_corner(pipeline, image, seen)
     rows = _strip_rows(image, pipeline, seen) if rows is None else int(rows)
     if rows >= height:
-        return run_reference(pipeline, image)
+        return _into(run_reference(pipeline, image), out)
     workers = default_workers() if workers is None else max(1, int(workers))
     bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
-    outputs = {
-        name: np.empty((height, image.shape[1], *plane.shape[2:]), plane.dtype)
+    like = {  # (shape, dtype) of each output
+        name: ((height, image.shape[1], *plane.shape[2:]), plane.dtype)
         for name, plane in corner_outputs.items()
         if name in pipeline.outputs
     }
+    if out is None:
+        outputs = {name: np.empty(shape, dtype) for name, (shape, dtype) in like.items()}
+    else:
+        outputs = {name: _checked_out(out, name, *like[name]) for name in like}
     plan = _Plan(pipeline, seen, rows, image.shape[1])
 
     workers = min(workers, len(bands))
@@ -157,6 +166,20 @@ def run_fused(
     for job in jobs:
         job.result()
     return outputs
+
+
+def _checked_out(out: dict, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    return check_out(out.get(name), shape, dtype, where=f"run_fused (plane {name!r})")
+
+
+def _into(planes: dict[str, np.ndarray], out: dict | None) -> dict[str, np.ndarray]:
+    """`planes`, copied into `out`'s arrays when given."""
+    if out is None:
+        return planes
+    targets = {name: _checked_out(out, name, p.shape, p.dtype) for name, p in planes.items()}
+    for name, plane in planes.items():
+        np.copyto(targets[name], plane)
+    return targets
 
 
 def strip_rows(image: np.ndarray, pipeline: Pipeline) -> int:

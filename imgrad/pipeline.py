@@ -265,12 +265,31 @@ class Pipeline:
                     "The 'images' parameter of Pipeline.map must be a stack (N, H, W) or "
                     f"(N, H, W, C), or an iterable of images. Got shape {images.shape} instead."
                 )
-            results = [self(image) for image in images]
-            return {name: np.stack([r[name] for r in results]) for name in self.outputs}
+            if len(images) == 0:
+                raise ValueError(
+                    "The 'images' parameter of Pipeline.map must hold at least one image. "
+                    f"Got an empty stack of shape {images.shape} instead."
+                )
+            return _map_stack(self, images)
         return (self(image) for image in images)
 
 
 # --- helpers -------------------------------------------------------------------
+
+
+def _map_stack(pipeline: Pipeline, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Run on each image of a stack, writing the results straight into stacks
+    allocated once (the first image gives their shapes and dtypes)."""
+    from imgrad.execute import run_fused
+
+    first = pipeline(images[0])
+    stacks = {name: np.empty((len(images), *p.shape), p.dtype) for name, p in first.items()}
+    for name, plane in first.items():
+        stacks[name][0] = plane
+    del first
+    for index in range(1, len(images)):
+        run_fused(pipeline, images[index], out={n: s[index] for n, s in stacks.items()})
+    return stacks
 
 
 def _as_step(item: Any, position: int) -> Step:

@@ -130,3 +130,17 @@ def test_out_parameters_write_in_place(camera):
         imgrad.sobel(camera, out=(gx[:10], gy))
     with pytest.raises(ValueError, match="float32"):
         imgrad.magnitude(gx, gy, out=np.empty(gx.shape, np.float64))
+
+
+@pytest.mark.parametrize("text", ["gray | sobel | polar", "sobel border=wrap | magnitude"])
+def test_run_fused_writes_into_out_when_given(text, astronaut):
+    pipe = Pipeline.parse(text)
+    reference = run_reference(pipe, astronaut)
+    out = {name: np.full_like(plane, 7) for name, plane in reference.items()}
+    result = run_fused(pipe, astronaut, rows=16, workers=2, out=out)
+    for name, plane in reference.items():
+        assert result[name] is out[name]
+        np.testing.assert_array_equal(out[name], plane)
+    wrong = {**out, next(iter(out)): np.zeros((3, 3), np.float32)}
+    with pytest.raises(ValueError, match=r"'out' parameter of run_fused"):
+        run_fused(pipe, astronaut, out=wrong)

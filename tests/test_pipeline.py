@@ -176,6 +176,30 @@ def test_map_over_a_stack_equals_one_by_one(camera, astronaut):
             np.testing.assert_array_equal(batched[name][i], single[name])
 
 
+@pytest.mark.parametrize(
+    "text", ["gray | sobel | polar", "sobel | magnitude | scale", "morph size=5 -> image,morph"]
+)
+def test_map_over_a_stack_writes_each_result_into_the_stack(text, camera):
+    """The stacks are allocated once and each image's planes computed into them:
+    no plane of the result shares memory with the input, and the stacks hold
+    exactly the images' results (whole-image and strip pipelines alike)."""
+    pipe = Pipeline.parse(text)
+    stack = np.stack([camera, camera[::-1], camera.T])
+    before = stack.copy()
+    batched = pipe.map(stack)
+    np.testing.assert_array_equal(stack, before)
+    for name, planes in batched.items():
+        assert planes.flags.c_contiguous and planes.shape[0] == 3
+        assert not np.shares_memory(planes, stack)
+        for i, image in enumerate(stack):
+            np.testing.assert_array_equal(planes[i], pipe(image)[name])
+
+
+def test_map_over_an_empty_stack_says_so():
+    with pytest.raises(ValueError, match=r"'images' parameter of Pipeline.map .* empty"):
+        Pipeline.parse("sobel").map(np.zeros((0, 8, 8), np.uint8))
+
+
 def test_map_over_an_iterable_is_lazy(camera):
     seen = []
 
