@@ -123,7 +123,12 @@ def run_fused(
     height = image.shape[0]
     if rows is not None and int(rows) < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
-    if pipeline.needs_whole_image or height == 1 or _strips_itself(pipeline):
+    if (
+        pipeline.needs_whole_image
+        or height == 1
+        or _strips_itself(pipeline)
+        or (rows is None and _one_strip_at_most(image))
+    ):
         return _into(run_reference(pipeline, image), out)
     seen: list = []
     corner_outputs = _run_corner(pipeline, image, seen)
@@ -197,6 +202,15 @@ def _strip_rows(image, pipeline, seen) -> int:
     )
     row_bytes = image.shape[1] * widest
     return max(8, 4 * pipeline.halo, STRIP_BYTES // max(row_bytes, 1))
+
+
+def _one_strip_at_most(image: np.ndarray) -> bool:
+    """True if the image is surely one strip, whatever the pipeline: its widest
+    plane holds at most 8 bytes (float64) times max(channels, 3) per pixel (a
+    colour map has 3 channels). Such images skip the corner run and go
+    straight to the reference executor, which is what strips would do."""
+    channels = max(3, image.shape[2] if image.ndim == 3 else 1)
+    return image.shape[0] * image.shape[1] * 8 * channels <= STRIP_BYTES
 
 
 def _run_corner(pipeline: Pipeline, image: np.ndarray, seen: list) -> dict[str, np.ndarray]:

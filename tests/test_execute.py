@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 import imgrad
 from imgrad import Pipeline
-from imgrad.execute import run_fused, run_reference, strip_rows
+from imgrad.execute import _run_steps, run_fused, run_reference, strip_rows
 
 from .strategies import pipelines
 
@@ -39,6 +41,19 @@ def test_fused_equals_reference_bit_for_bit(pipe, image, rows, workers):
         assert fused[name].dtype == plane.dtype
         assert fused[name].shape == plane.shape
         np.testing.assert_array_equal(fused[name], plane, err_msg=f"{pipe} plane {name}")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(pipelines(extra_outputs=True), images())
+def test_no_plane_is_wider_than_the_one_strip_bound(pipe, image):
+    """Small images skip the strip planning on the bound that no plane holds more
+    than 8 bytes times max(channels, 3) per pixel: every step keeps to it."""
+    seen: list = []
+    _run_steps(pipe, image, seen)
+    channels = image.shape[2] if image.ndim == 3 else 1
+    for _, results in seen:
+        for plane in results:
+            assert math.prod(plane.shape[2:]) * plane.itemsize <= 8 * max(channels, 3), pipe
 
 
 @pytest.mark.parametrize(
