@@ -158,19 +158,29 @@ def run_fused(
     # touches the pages of every strip, top to bottom, ahead of the others,
     # then joins them.
     shared = _Shared(bands)
-    jobs = [
-        _pool(workers - 1).submit(_run_strips, plan, image, shared, outputs)
-        for _ in range(workers - 1)
-    ]
+    on_threads(
+        workers,
+        lambda: _run_strips(plan, image, shared, outputs),
+        first=lambda: _touch(outputs, bands),
+    )
+    return outputs
+
+
+def on_threads(workers: int, work: Callable[[], None], first: Callable[[], None] | None = None):
+    """Call `work()` on `workers` threads at once, this one included (after
+    `first()`, when given), and return when all are done; the calls share
+    their items through a :class:`_Shared` iterator. The first exception
+    raised is raised here."""
+    jobs = [_pool(workers - 1).submit(work) for _ in range(workers - 1)]
     try:
-        _touch(outputs, bands)
-        _run_strips(plan, image, shared, outputs)
+        if first is not None:
+            first()
+        work()
     finally:
         for job in jobs:  # never return while a thread still writes
             job.exception()
     for job in jobs:
         job.result()
-    return outputs
 
 
 def _checked_out(out: dict, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:

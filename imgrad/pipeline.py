@@ -278,10 +278,16 @@ class Pipeline:
 
 
 def _map_stack(pipeline: Pipeline, images: np.ndarray) -> dict[str, np.ndarray]:
-    """Run on each image of a stack, writing the results straight into stacks
-    allocated once (the first image gives their shapes and dtypes)."""
-    from imgrad.execute import run_fused
+    """Run on each image of a stack: small images a group at a time (see
+    :mod:`imgrad._stack`), others one by one, writing the results straight
+    into stacks allocated once (the first image gives their shapes and dtypes)."""
+    from imgrad._stack import run_stack
+    from imgrad.execute import _one_strip_at_most, run_fused
 
+    if _one_strip_at_most(images[0]):
+        stacked = run_stack(pipeline, images)
+        if stacked is not None:
+            return stacked
     first = pipeline(images[0])
     stacks = {name: np.empty((len(images), *p.shape), p.dtype) for name, p in first.items()}
     for name, plane in first.items():

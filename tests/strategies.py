@@ -101,3 +101,20 @@ def pipelines(draw, extra_outputs: bool = False):
         return pipe
     extra = draw(st.lists(st.sampled_from(list(pipe.planes)), max_size=2, unique=True))
     return pipe.with_outputs(list(dict.fromkeys([*pipe.outputs, *extra])))
+
+
+DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+
+
+@st.composite
+def images(draw):
+    """A small random image of any supported dtype, 2-D or with 1, 3 or 4 channels."""
+    dtype = draw(st.sampled_from(DTYPES))
+    height, width = draw(st.integers(1, 40)), draw(st.integers(1, 23))
+    channels = draw(st.sampled_from([None, 1, 3, 4]))
+    shape = (height, width) if channels is None else (height, width, channels)
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    if dtype in (np.uint8, np.uint16):
+        return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    return (rng.standard_normal(shape) * 50).astype(dtype)

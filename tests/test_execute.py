@@ -13,22 +13,7 @@ import imgrad
 from imgrad import Pipeline
 from imgrad.execute import _run_steps, run_fused, run_reference, strip_rows
 
-from .strategies import pipelines
-
-DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
-
-
-@st.composite
-def images(draw):
-    dtype = draw(st.sampled_from(DTYPES))
-    height, width = draw(st.integers(1, 40)), draw(st.integers(1, 23))
-    channels = draw(st.sampled_from([None, 1, 3, 4]))
-    shape = (height, width) if channels is None else (height, width, channels)
-    seed = draw(st.integers(0, 2**16))
-    rng = np.random.default_rng(seed)
-    if dtype in (np.uint8, np.uint16):
-        return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
-    return (rng.standard_normal(shape) * 50).astype(dtype)
+from .strategies import images, pipelines
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -8,7 +8,6 @@ from ``cv2.Sobel`` and ``cv2.morphologyEx``.
 from __future__ import annotations
 
 import colorsys
-import doctest
 import hashlib
 import inspect
 import math
@@ -600,8 +599,3 @@ def test_preview_bytes_are_the_same_in_a_fresh_process(camera):
 def test_preview_bad_pipeline_text_is_a_pipeline_error():
     with pytest.raises(imgrad.PipelineError, match="sobol"):
         preview(np.zeros((8, 8), np.uint8), "sobol | polar")
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(visualize, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 10 and result.failed == 0
