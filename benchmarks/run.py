@@ -6,7 +6,7 @@ machine; the ratios are what count.
 
     python benchmarks/run.py                 # everything (several minutes)
     python benchmarks/run.py --quick         # fewer rounds, smaller sets
-    python benchmarks/run.py --sections gradient,morphology
+    python benchmarks/run.py --sections gradient,morphology   (also: batch, memory, stack)
 
 Writes ``benchmarks/results.json`` and prints a Markdown table.
 """
@@ -481,11 +481,51 @@ def _peak_rss_mb(cmd: list[str]) -> float:
 # --- report --------------------------------------------------------------------------
 
 
+# --- 5. stacks of images ------------------------------------------------------------
+
+
+def stack_section(rounds: int, quick: bool) -> list[dict]:
+    """``pipe.map(stack)`` against image-by-image runs: thumbnails and photos."""
+    pipe = imgrad.Pipeline.parse("sobel | polar")
+    gray = photo("1080p", colour=False)
+    count = 2000 if quick else 10_000
+    tiles = [gray[r : r + 28, c : c + 28] for r in range(0, 1064, 28) for c in range(0, 1904, 28)]
+    thumbnails = np.stack([tiles[i % len(tiles)] for i in range(count)])
+    photos = np.stack([gray, gray[::-1], gray[:, ::-1], gray[::-1, ::-1]] * (2 if quick else 4))
+
+    def bare_opencv(stack):  # the three OpenCV calls per image, nothing else
+        for image in stack:
+            gx = cv2.Sobel(image, cv2.CV_32F, 1, 0)
+            gy = cv2.Sobel(image, cv2.CV_32F, 0, 1)
+            cv2.cartToPolar(gx, gy)
+
+    def one_by_one(stack):
+        results = [pipe(image) for image in stack]
+        return {name: np.stack([r[name] for r in results]) for name in pipe.outputs}
+
+    rows = []
+    for case, stack in (
+        (f"{count} gray photo crops of 28x28, sobel|polar", thumbnails),
+        (f"{len(photos)} gray 1080p photos, sobel|polar", photos),
+    ):
+        results = interleaved(
+            {
+                "imgrad pipe.map(stack)": lambda s=stack: pipe.map(s),
+                "imgrad pipe(image) for each image, stacked": lambda s=stack: one_by_one(s),
+                "bare OpenCV loop (Sobel x2 + cartToPolar)": lambda s=stack: bare_opencv(s),
+            },
+            rounds,
+        )
+        rows += rows_for(results, "imgrad pipe.map(stack)", "stack", case)
+    return rows
+
+
 SECTIONS = {
     "gradient": gradient_section,
     "morphology": morphology_section,
     "batch": batch_section,
     "memory": memory_section,
+    "stack": stack_section,
 }
 
 
