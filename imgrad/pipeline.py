@@ -282,9 +282,10 @@ def _map_stack(pipeline: Pipeline, images: np.ndarray) -> dict[str, np.ndarray]:
     :mod:`imgrad._stack`), others one by one, writing the results straight
     into stacks allocated once (the first image gives their shapes and dtypes)."""
     from imgrad._stack import run_stack
+    from imgrad._validation import check_image
     from imgrad.execute import _one_strip_at_most, run_fused
 
-    if _one_strip_at_most(images[0]):
+    if _one_strip_at_most(check_image(images[0], where="the pipeline")):
         stacked = run_stack(pipeline, images)
         if stacked is not None:
             return stacked

@@ -295,3 +295,6 @@ def test_bad_images_fail_before_any_step(camera):
         pipe(camera.astype(np.int64))
     with pytest.raises(ValueError, match="stack"):
         pipe.map(camera[0])
+    for stack in (np.zeros((3, 8, 8), np.int64), np.zeros((40, 4, 4), np.int64)):
+        with pytest.raises(TypeError, match=r"'image' parameter of the pipeline .* int64"):
+            pipe.map(stack)
