@@ -106,9 +106,9 @@ def run_fused(
     Notes
     -----
     A pipeline with a step that needs whole-image statistics (``scale
-    method=minmax``) or a ``wrap`` border runs on whole planes instead, and so
-    does one whose only neighbourhood steps work in strips themselves
-    (morphology).
+    method=minmax``) or a ``wrap`` border runs fused up to that step, then on
+    whole planes. One whose only neighbourhood steps work in strips
+    themselves (morphology) runs on whole planes.
 
     Examples
     --------
@@ -123,13 +123,10 @@ def run_fused(
     height = image.shape[0]
     if rows is not None and int(rows) < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
-    if (
-        pipeline.needs_whole_image
-        or height == 1
-        or _strips_itself(pipeline)
-        or (rows is None and _one_strip_at_most(image))
-    ):
+    if height == 1 or _strips_itself(pipeline) or (rows is None and _one_strip_at_most(image)):
         return _into(run_reference(pipeline, image), out)
+    if pipeline.needs_whole_image:
+        return _into(_run_split(pipeline, image, rows, workers), out)
     seen: list = []
     corner_outputs = _run_corner(pipeline, image, seen)
     rows = _strip_rows(image, pipeline, seen) if rows is None else int(rows)
@@ -181,6 +178,29 @@ def on_threads(workers: int, work: Callable[[], None], first: Callable[[], None]
             job.exception()
     for job in jobs:
         job.result()
+
+
+def _run_split(pipeline: Pipeline, image: np.ndarray, rows, workers) -> dict[str, np.ndarray]:
+    """A pipeline with a step that needs the whole image (statistics, a wrap
+    border): the steps before the first such step run fused, the rest on
+    whole planes."""
+    from imgrad.pipeline import Pipeline
+
+    split = next(i for i, step in enumerate(pipeline.steps) if step.needs_whole_image)
+    planes = {IMAGE: image}
+    if split:
+        later = {name for reads, _ in pipeline.routes[split:] for name in reads}
+        written = {name for _, writes in pipeline.routes[:split] for name in writes}
+        before = Pipeline(pipeline.steps[:split])
+        needed = [n for n in before.planes if n in written and n in later | set(pipeline.outputs)]
+        if needed:
+            head = before.with_outputs(needed)
+            planes.update(run_fused(head, image, rows=rows, workers=workers))
+    planes = _run_steps(pipeline, image, planes=planes, start=split)
+    return {
+        name: planes[name].copy() if np.shares_memory(planes[name], image) else planes[name]
+        for name in pipeline.outputs
+    }
 
 
 def _checked_out(out: dict, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
@@ -259,16 +279,22 @@ def _strips_itself(pipeline: Pipeline) -> bool:
 
 
 def _run_steps(
-    pipeline: Pipeline, image: np.ndarray, seen: list | None = None
+    pipeline: Pipeline,
+    image: np.ndarray,
+    seen: list | None = None,
+    *,
+    planes: dict[str, np.ndarray] | None = None,
+    start: int = 0,
 ) -> dict[str, np.ndarray]:
     """All steps on whole planes; returns the planes alive at the end (the outputs).
 
     With `seen`, appends the planes each step read and wrote (the fused
-    executor plans from a tiny corner this way)."""
-    planes: dict[str, np.ndarray] = {IMAGE: image}
+    executor plans from a tiny corner this way). With `start`, runs the
+    steps from that one on, given the `planes` they read."""
+    planes = {IMAGE: image} if planes is None else dict(planes)
     last_use = pipeline._last_use
-    steps = zip(pipeline.steps, pipeline.routes, strict=True)
-    for index, (step, (reads, writes)) in enumerate(steps):
+    steps = zip(pipeline.steps[start:], pipeline.routes[start:], strict=True)
+    for index, (step, (reads, writes)) in enumerate(steps, start):
         inputs = tuple(planes[name] for name in reads)
         results = step.compute(*inputs)
         if seen is not None:

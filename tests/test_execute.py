@@ -64,8 +64,13 @@ def test_fused_on_real_photos(text, workers, astronaut):
                 np.testing.assert_array_equal(fused[name], reference[name])
 
 
-def test_whole_image_pipelines_run_on_whole_planes(camera):
-    for text in ("sobel | magnitude | scale", "sobel border=wrap | polar"):
+def test_whole_image_pipelines_run_fused_up_to_the_whole_image_step(camera):
+    for text in (
+        "sobel | magnitude | scale",
+        "sobel border=wrap | polar",
+        "gaussian sigma=1 | sobel | magnitude | scale -> image,gx,magnitude",
+        "gray | sobel | polar | colorize",
+    ):
         pipe = Pipeline.parse(text)
         assert pipe.needs_whole_image
         fused = run_fused(pipe, camera, rows=8, workers=2)
