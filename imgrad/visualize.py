@@ -79,6 +79,7 @@ __all__ = [
     "colour_wheel",
     "diverging",
     "magnitude_scale",
+    "percentile_of",
     "preview",
 ]
 
