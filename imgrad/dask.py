@@ -80,6 +80,7 @@ except ImportError as _exc:  # exercised in a subprocess by the tests
 from imgrad._validation import IMAGE_DTYPES, check_choice, check_int, fail
 from imgrad.ops import IMAGE, Scale, Step
 from imgrad.pipeline import Pipeline
+from imgrad.visualize import percentile_between
 
 __all__ = [
     "FORMATS",
@@ -387,8 +388,8 @@ def _colour_scale(magnitude: da.Array, percentile: float, scheduler: Any) -> flo
     if len(values) == 1:
         top = float(values[0])
     else:
-        pair = np.array(values[:2], dtype=magnitude.dtype)
-        top = float(np.quantile(pair, index - int(index)))  # the same lerp as np.percentile
+        low, high = (magnitude.dtype.type(v) for v in values[:2])
+        top = percentile_between(low, high, index)
     if top <= 0:
         top = float(values[-1])
     return top if top > 0 else 0.0

@@ -249,35 +249,19 @@ def _morphology(
     NaN is processed whole by OpenCV.
     """
     fp = np.ascontiguousarray(fp, dtype=np.uint8)
+
+    def again(part: np.ndarray) -> np.ndarray:  # the same operation on another array
+        options = {"method": method, "rows": rows, "workers": workers}
+        return _morphology(part, fp, operation, iterations, border, cval, **options)
+
     if out is None:
         out = np.empty(image.shape, image.dtype)
     elif np.may_share_memory(out, image):  # strips read rows that other strips write
-        result = _morphology(
-            image,
-            fp,
-            operation,
-            iterations,
-            border,
-            cval,
-            method=method,
-            rows=rows,
-            workers=workers,
-        )
-        np.copyto(out, result)
+        np.copyto(out, again(image))
         return out
     if image.ndim == 3 and image.shape[2] > 4:  # OpenCV's border values hold four channels
         for c in range(image.shape[2]):
-            out[..., c] = _morphology(
-                np.ascontiguousarray(image[..., c]),
-                fp,
-                operation,
-                iterations,
-                border,
-                cval,
-                method=method,
-                rows=rows,
-                workers=workers,
-            )
+            out[..., c] = again(np.ascontiguousarray(image[..., c]))
         return out
     if method is None or workers is None:
         threads = max(1, cv2.getNumThreads() if workers is None else int(workers))

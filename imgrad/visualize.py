@@ -79,6 +79,7 @@ __all__ = [
     "colour_wheel",
     "diverging",
     "magnitude_scale",
+    "percentile_between",
     "percentile_of",
     "preview",
 ]
@@ -569,8 +570,16 @@ def percentile_of(values: np.ndarray, q: float) -> float:
     if below > low or below + inside.size <= high:  # the bracket missed
         return float(np.percentile(flat, q))
     inside.partition((low - below, high - below))
-    pair = inside[[low - below, high - below]]
-    return float(np.quantile(pair, index - low))  # the same interpolation as np.percentile
+    return percentile_between(inside[low - below], inside[high - below], index)
+
+
+def percentile_between(low: Any, high: Any, index: float) -> float:
+    """NumPy's "linear" percentile at virtual `index` (``(count - 1) * q / 100``)
+    from its two order statistics ``low`` (rank ``int(index)``) and ``high``
+    (the next one), NumPy scalars of the values' dtype: NumPy's own
+    interpolation, on the two values."""
+    pair = np.array([low, high], dtype=np.result_type(low, high))
+    return float(np.quantile(pair, index - int(index)))
 
 
 #: Pixels per band of :func:`_colour_bands`: its float32 temporaries (a dozen

@@ -115,18 +115,8 @@ def test_shortcut_flags_are_the_step_parameters(capsys, command):
 
 def test_morph_shortcut_runs_the_step_with_its_flags(capsys, photo_dir, tmp_path):
     out = tmp_path / "out"
-    argv = [
-        "morph",
-        str(photo_dir / "coins.png"),
-        "-o",
-        str(out),
-        "--kind",
-        "internal",
-        "--footprint",
-        "ellipse",
-        "--size",
-        "5",
-    ]
+    flags = "--kind internal --footprint ellipse --size 5".split()
+    argv = ["morph", str(photo_dir / "coins.png"), "-o", str(out), *flags]
     assert cli.main(argv) == 0
     assert _record(out)["imgrad"]["pipeline"] == "morph kind=internal footprint=ellipse size=5"
     gray = cv2.imread(str(photo_dir / "coins.png"), cv2.IMREAD_GRAYSCALE)
@@ -137,18 +127,8 @@ def test_morph_shortcut_runs_the_step_with_its_flags(capsys, photo_dir, tmp_path
 
 def test_sobel_shortcut_with_gray_and_boolean_flags(capsys, photo_dir, tmp_path):
     out = tmp_path / "out"
-    argv = [
-        "sobel",
-        str(photo_dir),
-        "-o",
-        str(out),
-        "--gray",
-        "--ksize",
-        "5",
-        "--normalize",
-        "--format",
-        "npy",
-    ]
+    flags = "--gray --ksize 5 --normalize --format npy".split()
+    argv = ["sobel", str(photo_dir), "-o", str(out), *flags]
     assert cli.main(argv) == 0
     assert _record(out)["imgrad"]["pipeline"] == "gray | sobel ksize=5 normalize=true"
     assert sorted(os.listdir(out))[:2] == ["camera.gx.npy", "camera.gy.npy"]
@@ -156,17 +136,8 @@ def test_sobel_shortcut_with_gray_and_boolean_flags(capsys, photo_dir, tmp_path)
 
 def test_polar_shortcut_takes_the_derivative_method(capsys, photo_dir, tmp_path):
     out = tmp_path / "out"
-    argv = [
-        "polar",
-        str(photo_dir / "camera.png"),
-        "-o",
-        str(out),
-        "--method",
-        "scharr",
-        "--degrees",
-        "--wrap",
-        "half",
-    ]
+    flags = "--method scharr --degrees --wrap half".split()
+    argv = ["polar", str(photo_dir / "camera.png"), "-o", str(out), *flags]
     assert cli.main(argv) == 0
     assert _record(out)["imgrad"]["pipeline"] == "scharr | polar degrees=true wrap=half"
     assert sorted(os.listdir(out)) == [
