@@ -121,7 +121,7 @@ class SobelThen:
         flat = [o.reshape(gx.shape) for o in out]  # pointwise from here on
         v = self.values
         if self.cart_to_polar:
-            opencv_angle(gx, gy, flat[1], v["degrees"], magnitude=flat[0])
+            opencv_angle(gx, gy, flat[1], v["degrees"], magnitude=flat[0], tiny=False)
             if v["convention"] != "image" or v["wrap"] != "full":
                 # (OpenCV's [0, period] is already [0, period) for these values:
                 # no angle rounds up to a full turn; the tests check every pair.)

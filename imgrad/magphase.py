@@ -266,9 +266,17 @@ def opencv_angle(
     angle: np.ndarray,
     degrees: bool,
     magnitude: np.ndarray | None = None,
+    *,
+    tiny: bool = True,
 ) -> None:
     """``cv2.phase`` into `angle` (``cv2.cartToPolar`` when `magnitude` is given),
     with bits that do not depend on the arrays' size or layout.
+
+    OpenCV's arctangent divides by ``|g| + DBL_EPSILON``, so its error grows
+    past 2e-4 rad where both ``|gx|`` and ``|gy|`` are below ~1e-11. Such
+    pixels (below :data:`TINY`, not both zero) get float64 ``arctan2``;
+    ``tiny=False`` skips that pass for callers whose non-zero derivatives
+    are known to be larger (integer images).
 
     OpenCV runs its arctangent on vectors of elements, then the last few
     elements one by one in scalar code that rounds some angles differently;
@@ -289,6 +297,36 @@ def opencv_angle(
         _opencv_angle(*padded, degrees=degrees)
         for source, target in zip(padded[2:], flat[2:], strict=True):
             target[:, bulk:] = source[:, : size - bulk]
+    if tiny and gx.dtype.kind == "f":
+        _precise_where_tiny(flat[0], flat[1], flat[2], degrees)
+
+
+#: Below this, in both |gx| and |gy|, the fast arctangent is replaced by arctan2.
+TINY = 2.0**-32
+
+
+#: Elements checked at a time, so the masks stay in cache.
+_TINY_CHUNK = 1 << 16
+
+
+def _precise_where_tiny(gx: np.ndarray, gy: np.ndarray, angle: np.ndarray, degrees: bool) -> None:
+    """OpenCV's angle in [0, period] recomputed with float64 ``arctan2`` where the
+    gradient is tiny but not zero. `gx`, `gy`, `angle` are (1, N) views."""
+    size = gx.shape[1]
+    for start in range(0, size, _TINY_CHUNK):
+        x, y = gx[:, start : start + _TINY_CHUNK], gy[:, start : start + _TINY_CHUNK]
+        small = cv2.inRange(x, -TINY, TINY)
+        if not cv2.countNonZero(small):  # the usual case: one pass
+            continue
+        cv2.bitwise_and(small, cv2.inRange(y, -TINY, TINY), dst=small)
+        # not both zero: there OpenCV's 0 is right
+        nonzero = cv2.bitwise_or(cv2.compare(x, 0, cv2.CMP_NE), cv2.compare(y, 0, cv2.CMP_NE))
+        cv2.bitwise_and(small, nonzero, dst=small)
+        where = np.flatnonzero(small)
+        if where.size:
+            wx, wy = x[0, where].astype(np.float64), y[0, where].astype(np.float64)
+            exact = np.mod(np.arctan2(wy, wx), 2 * np.pi)
+            angle[0, start + where] = np.degrees(exact) if degrees else exact
 
 
 def _opencv_angle(x, y, angle, magnitude=None, *, degrees):
@@ -303,6 +341,10 @@ def finish_angle(angle: np.ndarray, degrees: bool, convention: str, wrap: str) -
     asked convention and wrap, in place; returns `angle`."""
     period = 360.0 if degrees else 2 * np.pi
     if convention == "math":  # 0 becomes a full turn, folded back to 0 below
+        # OpenCV computes in float32 and may return float32(2 pi) > 2 pi for float64
+        # input; capped at the period, the difference can never be negative.
+        view = cv_view(angle)
+        cv2.threshold(view, float(angle.dtype.type(period)), 0, cv2.THRESH_TRUNC, dst=view)
         np.subtract(angle.dtype.type(period), angle, out=angle)
     if wrap != "full":
         _rewrap(angle, period, wrap)
