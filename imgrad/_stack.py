@@ -47,13 +47,16 @@ _PAD_MODES = {
 }
 
 
-def stackable(step: Step, height: int) -> bool:
-    """True if `step` can run on images of `height` rows laid one under another."""
+def stackable(step: Step, height: int, width: int) -> bool:
+    """True if `step` can run on images of `height` x `width` laid one under another.
+
+    A halo as wide as the image is refused too: how OpenCV makes up borders
+    wider than the image differs between its versions (4.8 and 5.x)."""
     halo = step.halo()
     if halo == 0:
         return not step.needs_statistics
     border = step.values.get("border")
-    if border not in _PAD_MODES or halo >= height:
+    if border not in _PAD_MODES or halo >= height or halo >= width:
         return False
     return border != "constant" or not step.values.get("cval")
 
@@ -85,8 +88,8 @@ def run_stack(
     >>> run_stack(imgrad.Pipeline.parse("sobel | magnitude | scale"), stack) is None
     True
     """
-    count, height = stack.shape[:2]
-    if count == 0 or not all(stackable(step, height) for step in pipeline.steps):
+    count, height, width = stack.shape[:3]
+    if count == 0 or not all(stackable(step, height, width) for step in pipeline.steps):
         return None
     size = max(1, group_pixels // max(1, stack[0].size))
     groups = [(first, min(first + size, count)) for first in range(0, count, size)]

@@ -133,6 +133,13 @@ def sobel(
 ) -> Gradient:
     """Sobel derivatives, equal to ``cv2.Sobel``.
 
+    Bit for bit where the result is exact (integer input whose sums fit
+    float32: uint8 up to ksize 7, uint16 up to 5) and for float64 with
+    ksize <= 3; elsewhere within ``2 ksize`` roundings of the sum of the
+    absolute terms, as the two add the same terms in other orders. From
+    ksize 5 on the derivative is summed as weighted differences, so a flat
+    image or region gives exactly 0.
+
     Parameters
     ----------
     image : ndarray, shape (H, W) or (H, W, C)
@@ -170,11 +177,11 @@ def sobel(
     if ksize == 3 and _spatial_gradient_applies(image, border):
         return _spatial_gradient(image, normalize, border, cval, channels, out)
     if ksize == 1:
-        diff, smooth = DIFF, NO_SMOOTH
-    else:
-        kx, ky = cv2.getDerivKernels(1, 0, ksize, ktype=cv2.CV_64F)
-        diff, smooth = kx.ravel(), ky.ravel()
-    return _separable(image, diff, smooth, "sobel", normalize, border, cval, channels, out)
+        return _separable(image, DIFF, NO_SMOOTH, "sobel", normalize, border, cval, channels, out)
+    kx, ky = cv2.getDerivKernels(1, 0, ksize, ktype=cv2.CV_64F)
+    # From ksize 5 on, OpenCV's term-by-term sums do not cancel exactly on flat input.
+    combine = _separable if ksize == 3 else _zero_sum
+    return combine(image, kx.ravel(), ky.ravel(), "sobel", normalize, border, cval, channels, out)
 
 
 def scharr(
@@ -186,7 +193,9 @@ def scharr(
     channels: str = "separate",
     out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Gradient:
-    """Scharr derivatives (3x3, weights 3-10-3), equal to ``cv2.Scharr``.
+    """Scharr derivatives (3x3, weights 3-10-3), equal to ``cv2.Scharr``
+    (bit for bit for integer and float64 input, within 6 roundings of the
+    absolute terms for float32, as :func:`sobel`).
 
     Parameters and returns as :func:`sobel`, without `ksize`; the gain is 32.
 
@@ -300,7 +309,7 @@ def farid(
     >>> round(float(imgrad.farid(ramp, normalize=True).gx[3, 3]), 12)
     1.0
     """
-    return _separable(
+    return _zero_sum(
         image, FARID_DIFF, FARID_SMOOTH, "farid", normalize, border, cval, channels, out
     )
 
@@ -335,9 +344,11 @@ def roberts(
     where = "roberts"
     image, dtype = _check_common(image, where, normalize, border, cval, channels)
     gx_out, gy_out = _check_outs(out, image, dtype, channels, where)
-    gain = np.sqrt(2.0) if normalize else 1.0
-    gx = _correlate(image, ROBERTS_POS_DIAG / gain, border, cval, dtype, gx_out)
-    gy = _correlate(image, ROBERTS_NEG_DIAG / gain, border, cval, dtype, gy_out)
+    gx = _correlate(image, ROBERTS_POS_DIAG, border, cval, dtype, gx_out)
+    gy = _correlate(image, ROBERTS_NEG_DIAG, border, cval, dtype, gy_out)
+    if normalize:  # after the differences, so a flat image stays exactly 0
+        for plane in (gx, gy):
+            np.multiply(plane, dtype.type(1 / np.sqrt(2.0)), out=plane)
     return _select_channels(gx, gy, channels, out)
 
 
@@ -451,6 +462,53 @@ def _separable(image, diff, smooth, where, normalize, border, cval, channels, ou
     gx = _sep_filter(image, diff, smooth, radius, border, cval, dtype, gx_out)
     gy = _sep_filter(image, smooth, diff, radius, border, cval, dtype, gy_out)
     return _select_channels(gx, gy, channels, out)
+
+
+def _zero_sum(image, diff, smooth, where, normalize, border, cval, channels, out) -> Gradient:
+    """A separable derivative computed as weighted differences ``w_k (I[i+k] - I[i-k])``
+    along its axis, then smoothed along the other: where the image is flat, every
+    difference is exactly 0, and so is the derivative, whatever the kernel's weights.
+    (OpenCV sums ``w_k I[i+k]`` term by term: with Farid's weights, or Sobel's from
+    ksize 5 on, the terms of a flat image do not always cancel exactly.)"""
+    image, dtype = _check_common(image, where, normalize, border, cval, channels)
+    gx_out, gy_out = _check_outs(out, image, dtype, channels, where)
+    if normalize:
+        g = gain(diff, smooth)
+        diff = diff / (g / np.sum(smooth))
+        smooth = smooth / np.sum(smooth)
+    radius = len(smooth) // 2
+    one = np.ones(1)
+    # The differences of rows made up beyond the image are 0 for border="constant".
+    dx = _differences(image, diff, 1, border, cval, dtype)
+    gx = _sep_filter(dx, one, smooth, radius, border, 0.0, dtype, gx_out)
+    dy = _differences(image, diff, 0, border, cval, dtype)
+    gy = _sep_filter(dy, smooth, one, radius, border, 0.0, dtype, gy_out)
+    return _select_channels(gx, gy, channels, out)
+
+
+_NUMPY_PAD = {"reflect101": "reflect", "reflect": "symmetric", "replicate": "edge"}
+
+
+def _differences(image, diff, axis, border, cval, dtype) -> np.ndarray:
+    """``sum_k diff[r + k] * (I[i + k] - I[i - k])`` along `axis`, for an
+    antisymmetric `diff` of radius r, in `dtype`, the border made up as `border`."""
+    radius = len(diff) // 2
+    pad = [(0, 0)] * image.ndim
+    pad[axis] = (radius, radius)
+    source = image.astype(dtype, copy=False)
+    if border == "constant":
+        padded = np.pad(source, pad, mode="constant", constant_values=dtype.type(cval))
+    else:
+        padded = np.pad(source, pad, mode=_NUMPY_PAD.get(border, border))
+    length = image.shape[axis]
+    result = None
+    for k in range(1, radius + 1):
+        above = np.take(padded, np.arange(radius + k, radius + k + length), axis=axis)
+        below = np.take(padded, np.arange(radius - k, radius - k + length), axis=axis)
+        term = np.subtract(above, below, out=above)
+        term *= dtype.type(diff[radius + k])
+        result = term if result is None else np.add(result, term, out=result)
+    return result
 
 
 def _sep_filter(image, kernel_x, kernel_y, radius, border, cval, dtype, out) -> np.ndarray:

@@ -19,8 +19,10 @@ wrap="half"            [0, pi) or [0, 180):          HOG's unsigned gradients
 Where ``gx == gy == 0`` the phase is 0 in every convention.
 
 The default fast path uses OpenCV's polynomial arctangent (error under
-2e-4 rad); ``precise=True`` computes ``arctan2`` in float64 (error under 1e-6 rad
-after rounding to float32).
+2e-4 rad for every finite input: pixels where it cannot keep that bound, tiny
+or (float64) huge gradients, get ``arctan2``); ``precise=True`` computes
+``arctan2`` in float64 (error under 1e-6 rad after rounding to float32). Every
+result lies inside the interval of its ``wrap``, for every dtype.
 """
 
 from __future__ import annotations
@@ -321,15 +323,14 @@ def _precise_where_needed(
         redo = cv2.inRange(x, -TINY, TINY)
         if cv2.countNonZero(redo):
             cv2.bitwise_and(redo, cv2.inRange(y, -TINY, TINY), dst=redo)
-            # not both zero: there OpenCV's 0 is right
-            nonzero = cv2.bitwise_or(cv2.compare(x, 0, cv2.CMP_NE), cv2.compare(y, 0, cv2.CMP_NE))
-            cv2.bitwise_and(redo, nonzero, dst=redo)
         if wide:
             inside = cv2.bitwise_and(cv2.inRange(x, -HUGE, HUGE), cv2.inRange(y, -HUGE, HUGE))
             cv2.bitwise_or(redo, cv2.bitwise_not(inside), dst=redo)
         where = np.flatnonzero(redo)
         if where.size:
             wx, wy = x[0, where].astype(np.float64), y[0, where].astype(np.float64)
+            keep = (wx != 0) | (wy != 0)  # both zero: OpenCV's 0 is right
+            where, wx, wy = where[keep], wx[keep], wy[keep]
             exact = np.mod(np.arctan2(wy, wx), 2 * np.pi)
             angle[0, start + where] = np.degrees(exact) if degrees else exact
 

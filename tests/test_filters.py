@@ -95,3 +95,24 @@ def test_gaussian_bad_parameters(kwargs, exc, words, camera):
     with pytest.raises(exc) as info:
         imgrad.gaussian(camera, **kwargs)
     assert all(w in str(info.value) for w in words)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
+@pytest.mark.parametrize("sigma", [0.7, 1.3, 2.0, 5.0])
+def test_gaussian_keeps_a_flat_image_exactly_flat(dtype, sigma):
+    value = {"uint8": 137, "uint16": 40001}.get(dtype, 0.1234567)
+    for width in (1, 7, 64, 127, 129, 257):
+        image = np.full((9, width), value, dtype=dtype)
+        for border in ("reflect101", "reflect", "replicate", "constant", "wrap"):
+            cval = float(image.flat[0]) if border == "constant" else 0.0
+            out = imgrad.gaussian(image, sigma, border=border, cval=cval)
+            if dtype == "float64":  # no wider type to sum in: within a few ulps
+                np.testing.assert_array_max_ulp(out, image, maxulp=4)
+            else:
+                assert np.all(out == out.dtype.type(image.flat[0])), (width, border)
+
+
+def test_smoothed_flat_image_has_zero_gradient_and_phase():
+    image = np.full((120, 161, 3), 137, np.uint8)
+    planes = imgrad.Pipeline.parse("gray | gaussian sigma=1.3 | sobel | polar degrees=true")(image)
+    assert not np.any(planes["magnitude"]) and not np.any(planes["phase"])
