@@ -19,6 +19,10 @@ default is "constant"), ``scale`` 255 for uint8 and 65535 for uint16 input
 (scikit-image works on ``img_as_float(image)``), and `t` scikit-image's fixed
 choice: 8 if sigma > 1, else 100 — the default ``truncate=None`` makes the
 same choice. Its eigenvalues are ``hessian_matrix_eigvals`` (``l1 >= l2``).
+With ``border="constant"`` and a non-zero `cval` the image is surrounded by
+`cval` and the first derivatives by 0 (their value there), so a flat image
+gives exactly 0; SciPy pads every one-dimensional pass with `cval` again, so
+values near the edges then differ from scikit-image's.
 """
 
 from __future__ import annotations
@@ -131,10 +135,11 @@ def hessian(
     def along_x(img, value):
         return derivative_x(img, diff, smooth, border, value, dtype)
 
-    # The second pass pads the first pass's output as SciPy does: with cval.
     gy, gx = concurrently(image, lambda: along_y(image, cval), lambda: along_x(image, cval))
+    # A constant surround has no gradient: the second pass pads with 0 (SciPy pads
+    # every pass with cval; the two agree for scikit-image's default cval=0).
     hrr, hcc, hrc = concurrently(
-        image, lambda: along_y(gy, cval), lambda: along_x(gx, cval), lambda: along_x(gy, cval)
+        image, lambda: along_y(gy, 0.0), lambda: along_x(gx, 0.0), lambda: along_x(gy, 0.0)
     )
     l1, l2 = symmetric_eigenvalues(hrr, hrc, hcc)
     return Hessian(hrr, hrc, hcc, l1, l2)

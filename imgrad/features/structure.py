@@ -66,7 +66,8 @@ __all__ = [
 ]
 
 RHO = Float(
-    "rho", "integration scale: standard deviation of the Gaussian averaging gx², gx gy, gy²",
+    "rho",
+    "integration scale: standard deviation of the Gaussian averaging gx², gx gy, gy²",
     low=0.0,
     strict=True,
 )
@@ -188,9 +189,7 @@ def structure_tensor(
         cval=cval,
         channels="max" if channels == "max" else "separate",
     )
-    xx, xy, yy = concurrently(
-        image, lambda: gx * gx, lambda: gx * gy, lambda: gy * gy
-    )
+    xx, xy, yy = concurrently(image, lambda: gx * gx, lambda: gx * gy, lambda: gy * gy)
     if channels == "sum" and xx.ndim == 3:
         xx, xy, yy = (p.sum(axis=2, dtype=dtype) for p in (xx, xy, yy))
     kernel = working_kernel(gaussian_kernel(rho, 0, rho_radius), dtype)
@@ -225,9 +224,7 @@ def orientation(
     where = "orientation"
     Axx, Axy, Ayy = _check_planes(where, Axx, Axy, Ayy)
     _check_angle_options(where, convention, degrees, precise)
-    angle = phase(
-        Ayy - Axx, -2 * Axy, convention=convention, degrees=degrees, precise=precise
-    )
+    angle = phase(Ayy - Axx, -2 * Axy, convention=convention, degrees=degrees, precise=precise)
     return np.multiply(angle, angle.dtype.type(0.5), out=angle)
 
 

@@ -29,7 +29,7 @@ ULPS = 6
 
 
 def envelope(image, sigma, truncate, axis, mode, cval=0.0):
-    """Correlation of |image| with |derivative kernel| along `axis`, |smoothing| along the other."""
+    """abs(image) correlated with abs(derivative) along `axis`, abs(smoothing) across."""
     r = F.gaussian_radius(sigma, truncate)
     smooth = np.abs(F.gaussian_kernel(sigma, 0, r))
     diff = np.abs(F.gaussian_kernel(sigma, 1, r))
@@ -239,8 +239,9 @@ def test_input_not_modified_and_out_is_used(photos, dtype):
     np.testing.assert_array_equal(image, before)
     best = F.gaussian_gradient(image, 1.0, channels="max")
     out2 = (np.empty_like(best.gx), np.empty_like(best.gy))
-    np.testing.assert_array_equal(F.gaussian_gradient(image, 1.0, channels="max", out=out2).gx,
-                                  best.gx)
+    np.testing.assert_array_equal(
+        F.gaussian_gradient(image, 1.0, channels="max", out=out2).gx, best.gx
+    )
 
 
 def test_non_contiguous_input(photos):
