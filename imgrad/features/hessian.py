@@ -37,7 +37,6 @@ from imgrad.features.scale import (
     SIGMA,
     _check_scale,
     check_radius,
-    concurrently,
     derivative_x,
     derivative_y,
     gaussian_kernel,
@@ -135,12 +134,11 @@ def hessian(
     def along_x(img, value):
         return derivative_x(img, diff, smooth, border, value, dtype)
 
-    gy, gx = concurrently(image, lambda: along_y(image, cval), lambda: along_x(image, cval))
+    gy, gx = along_y(image, cval), along_x(image, cval)
     # A constant surround has no gradient: the second pass pads with 0 (SciPy pads
     # every pass with cval; the two agree for scikit-image's default cval=0).
-    hrr, hcc, hrc = concurrently(
-        image, lambda: along_y(gy, 0.0), lambda: along_x(gx, 0.0), lambda: along_x(gy, 0.0)
-    )
+    hrr, hrc, hcc = along_y(gy, 0.0), along_x(gy, 0.0), along_x(gx, 0.0)
+    del gx, gy
     l1, l2 = symmetric_eigenvalues(hrr, hrc, hcc)
     return Hessian(hrr, hrc, hcc, l1, l2)
 

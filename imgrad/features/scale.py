@@ -217,11 +217,9 @@ def gaussian_gradient(
     diff = gaussian_kernel(sigma, 1, radius)
     if normalize:
         diff = diff / gain(diff, smooth)
-    gx, gy = concurrently(
-        image,
-        lambda: derivative_x(image, diff, smooth, border, cval, dtype, gx_out),
-        lambda: derivative_y(image, smooth, diff, border, cval, dtype, gy_out),
-    )
+    # One after the other: OpenCV spreads each filter over its threads itself.
+    gx = derivative_x(image, diff, smooth, border, cval, dtype, gx_out)
+    gy = derivative_y(image, smooth, diff, border, cval, dtype, gy_out)
     if channels == "separate" or gx.ndim == 2:
         return Gradient(gx, gy)
     return Gradient(*strongest_channel(gx, gy, out=out))
@@ -333,7 +331,8 @@ def difference_factor(diff: np.ndarray) -> np.ndarray:
 
 
 def _differenced(img, h, ky, cv_border, depth, dtype, dst):
-    """``h`` along x, `ky` along y, applied to ``I[x+1] - I[x-1]`` (border `cv_border`)."""
+    """``h`` along x applied to ``I[x+1] - I[x-1]`` smoothed by `ky` along y (border
+    `cv_border`)."""
     r = len(h) // 2 + 1  # radius of the derivative kernel
     if len(h) == 0:  # a derivative kernel of zeros
         result = np.zeros(img.shape, dtype) if dst is None else dst
@@ -342,14 +341,13 @@ def _differenced(img, h, ky, cv_border, depth, dtype, dst):
     width = img.shape[1]
     if width <= 6 * r:
         return deliver(_differenced_padded(img, h, ky, cv_border, depth, dtype), dst)
-    # Interior: the difference image needs no border. Its first and last columns are
-    # read only by the r outermost output columns, recomputed below from padded strips.
-    d = np.empty(img.shape, dtype)
-    np.subtract(img[:, 2:], img[:, :-2], out=d[:, 1:-1], dtype=dtype)
-    d[:, 0] = 0
-    d[:, -1] = 0
-    result = cv2.sepFilter2D(d, depth, h, ky, dst=dst, borderType=cv_border)
-    del d
+    # Two OpenCV passes: the 3-tap difference (exact: one rounding of a - b) with the
+    # smoothing along y, then h along x. The second pass extends the smoothed
+    # difference at the left and right edges as if it were the image, which it is
+    # not: the r outermost columns are recomputed from padded strips.
+    smoothed = cv2.sepFilter2D(img, depth, _DIFF3[depth], ky, borderType=cv_border)
+    result = cv2.sepFilter2D(smoothed, depth, h, _ONE[depth], dst=dst, borderType=cv_border)
+    del smoothed
     strip = 3 * r
     left = _differenced_padded(img[:, :strip], h, ky, cv_border, depth, dtype)
     right = _differenced_padded(img[:, width - strip :], h, ky, cv_border, depth, dtype)
@@ -363,9 +361,16 @@ def _differenced_padded(img, h, ky, cv_border, depth, dtype):
     r = len(h) // 2 + 1
     width = img.shape[1]
     padded = cv2.copyMakeBorder(img, 0, 0, r, r, cv_border)
-    d = np.subtract(padded[:, 2:], padded[:, :-2], dtype=dtype)
-    filtered = cv2.sepFilter2D(d, depth, h, ky, borderType=cv_border)
-    return filtered[:, r - 1 : r - 1 + width]
+    smoothed = cv2.sepFilter2D(padded, depth, _DIFF3[depth], ky, borderType=cv_border)
+    filtered = cv2.sepFilter2D(smoothed, depth, h, _ONE[depth], borderType=cv_border)
+    return filtered[:, r : r + width]
+
+
+_DIFF3 = {
+    d: np.array([-1.0, 0.0, 1.0], t)
+    for d, t in ((cv2.CV_32F, np.float32), (cv2.CV_64F, np.float64))
+}
+_ONE = {d: np.ones(1, t) for d, t in ((cv2.CV_32F, np.float32), (cv2.CV_64F, np.float64))}
 
 
 # --- threads --------------------------------------------------------------------------
@@ -377,7 +382,8 @@ _pools: list[ThreadPoolExecutor] = []
 def concurrently(image: np.ndarray, *calls: Callable[[], Any]) -> list[Any]:
     """Results of `calls`, run on two threads when the image is large enough and
     OpenCV may use more than one (``cv2.setNumThreads(1)`` keeps everything in the
-    calling thread, as the batch runner does)."""
+    calling thread, as the batch runner does). For NumPy work: OpenCV's filters
+    already spread themselves over its threads."""
     if len(calls) < 2 or image.size < _PARALLEL_MIN or cv2.getNumThreads() < 2:
         return [call() for call in calls]
     with _pool_lock:

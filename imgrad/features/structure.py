@@ -193,9 +193,7 @@ def structure_tensor(
     if channels == "sum" and xx.ndim == 3:
         xx, xy, yy = (p.sum(axis=2, dtype=dtype) for p in (xx, xy, yy))
     kernel = working_kernel(gaussian_kernel(rho, 0, rho_radius), dtype)
-    axx, axy, ayy = concurrently(
-        image, *(lambda p=p: _average(p, kernel, border, dtype) for p in (xx, xy, yy))
-    )
+    axx, axy, ayy = (_average(p, kernel, border, dtype) for p in (xx, xy, yy))
     return StructureTensor(axx, axy, ayy, *_features(axx, axy, ayy, convention, degrees, precise))
 
 
