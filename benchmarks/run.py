@@ -6,7 +6,9 @@ machine; the ratios are what count.
 
     python benchmarks/run.py                 # everything (several minutes)
     python benchmarks/run.py --quick         # fewer rounds, smaller sets
-    python benchmarks/run.py --sections gradient,morphology   (also: batch, memory, stack)
+    python benchmarks/run.py --sections gradient,morphology   (also: batch, memory, stack,
+                                                              features)
+    python benchmarks/run.py --sections features --quick     # the features alone, quickly
 
 Writes ``benchmarks/results.json`` and prints a Markdown table.
 """
@@ -103,13 +105,18 @@ _CHILD = "IMGRAD_BENCHMARK_CHILD"
 def gradient_section(rounds: int, quick: bool) -> list[dict]:
     """sobel | polar through the public pipeline API against the usual recipes,
     in each allocator state."""
+    return in_allocator_states("gradient", gradient_rows, rounds, quick)
+
+
+def in_allocator_states(section: str, rows, rounds: int, quick: bool) -> list[dict]:
+    """`rows(rounds, quick)` run in a child process in each allocator state."""
     if os.environ.get(_CHILD):
-        return gradient_rows(rounds, quick)
-    rows = []
+        return rows(rounds, quick)
+    results = []
     for state, env in ALLOCATOR_STATES.items():
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "gradient.json"
-            command = [sys.executable, __file__, "--sections", "gradient", "--out", str(out)]
+            out = Path(tmp) / f"{section}.json"
+            command = [sys.executable, __file__, "--sections", section, "--out", str(out)]
             command += ["--rounds", str(rounds), *(["--quick"] if quick else [])]
             subprocess.run(
                 command,
@@ -118,8 +125,8 @@ def gradient_section(rounds: int, quick: bool) -> list[dict]:
                 stdout=subprocess.DEVNULL,
             )
             for row in json.loads(out.read_text())["results"]:
-                rows.append({**row, "case": f"{row['case']}, {state}"})
-    return rows
+                results.append({**row, "case": f"{row['case']}, {state}"})
+    return results
 
 
 def gradient_rows(rounds: int, quick: bool) -> list[dict]:
@@ -520,12 +527,112 @@ def stack_section(rounds: int, quick: bool) -> list[dict]:
     return rows
 
 
+# --- 6. features computed from gradients ------------------------------------------------
+
+
+def features_section(rounds: int, quick: bool) -> list[dict]:
+    """Gaussian gradient + magnitude, structure tensor, Hessian against their peers, in
+    each allocator state."""
+    return in_allocator_states("features", features_rows, rounds, quick)
+
+
+def features_rows(rounds: int, quick: bool) -> list[dict]:
+    from scipy import ndimage as ndi
+    from skimage import feature as skf
+
+    from imgrad import features
+
+    try:
+        from structure_tensor import eig_special_2d, structure_tensor_2d
+    except ImportError:  # a test-only dependency
+        structure_tensor_2d = None
+    rows = []
+    slow_rounds = max(3, rounds // 3)
+    for size in ("1080p", "4K"):
+        img = photo(size, colour=False)
+        f32 = img.astype(np.float32)  # the peers that need float input get it untimed
+
+        # gaussian_gradient sigma 2 + magnitude
+        radius = features.gaussian_radius(2.0)
+        smooth = features.gaussian_kernel(2.0, 0, radius).astype(np.float32)
+        diff = features.gaussian_kernel(2.0, 1, radius).astype(np.float32)
+
+        def ours_gradient():
+            g = features.gaussian_gradient(img, 2.0)
+            return imgrad.magnitude(g.gx, g.gy)
+
+        def opencv_gradient():  # the best plain-OpenCV composition
+            gx = cv2.sepFilter2D(img, cv2.CV_32F, diff, smooth)
+            gy = cv2.sepFilter2D(img, cv2.CV_32F, smooth, diff)
+            return cv2.magnitude(gx, gy)
+
+        case = f"{size} gray uint8, gaussian gradient sigma 2 + magnitude"
+        reference = "imgrad gaussian_gradient + magnitude"
+        results = interleaved(
+            {
+                reference: ours_gradient,
+                "OpenCV sepFilter2D x2 + magnitude": opencv_gradient,
+                "scipy gaussian_gradient_magnitude (float32)": lambda: (
+                    ndi.gaussian_gradient_magnitude(f32, 2.0, mode="mirror")
+                ),
+            },
+            rounds,
+        )
+        rows += rows_for(results, reference, "features", case)
+
+        # structure tensor sigma 1, rho 3, with orientation and coherence
+        def skimage_tensor():
+            axx, axy, ayy = skf.structure_tensor(img, sigma=3.0, mode="mirror", order="xy")
+            l1, l2 = skf.structure_tensor_eigenvalues([axx, axy, ayy])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                coherence = (l1 - l2) / (l1 + l2)
+            return 0.5 * np.arctan2(2 * axy, ayy - axx), coherence
+
+        def package_tensor():
+            s = structure_tensor_2d(f32, 1.0, 3.0)
+            val, vec = eig_special_2d(s)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                coherence = (val[1] - val[0]) / (val[1] + val[0])
+            return np.arctan2(vec[0], vec[1]), coherence
+
+        contenders = {
+            "imgrad structure_tensor": lambda: features.structure_tensor(img, 1.0, 3.0),
+            "scikit-image structure_tensor + eigenvalues": skimage_tensor,
+        }
+        if structure_tensor_2d is not None:
+            contenders["structure-tensor package (float32)"] = package_tensor
+        case = f"{size} gray uint8, structure tensor sigma 1 rho 3 + orientation, coherence"
+        results = interleaved(contenders, slow_rounds)
+        rows += rows_for(results, "imgrad structure_tensor", "features", case)
+
+        # Hessian with eigenvalues
+        for sigma in (2.0, 1.0):
+
+            def skimage_hessian(sigma=sigma):
+                planes = skf.hessian_matrix(
+                    img, sigma, mode="mirror", order="rc", use_gaussian_derivatives=True
+                )
+                return planes, skf.hessian_matrix_eigvals(planes)
+
+            case = f"{size} gray uint8, Hessian sigma {sigma:g} + eigenvalues"
+            results = interleaved(
+                {
+                    "imgrad hessian": lambda sigma=sigma: features.hessian(img, sigma),
+                    "scikit-image hessian_matrix + eigvals": skimage_hessian,
+                },
+                slow_rounds,
+            )
+            rows += rows_for(results, "imgrad hessian", "features", case)
+    return rows
+
+
 SECTIONS = {
     "gradient": gradient_section,
     "morphology": morphology_section,
     "batch": batch_section,
     "memory": memory_section,
     "stack": stack_section,
+    "features": features_section,
 }
 
 
