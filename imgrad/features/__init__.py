@@ -10,7 +10,7 @@ Examples
 >>> from imgrad.features import canny, hog
 >>> image = np.zeros((48, 48), np.uint8); image[:, 24:] = 200
 >>> hog(image).shape, int(canny(image, 50, 100)[:, 23:25].max())
-((2916,), 255)
+((1296,), 255)
 """
 
 from __future__ import annotations

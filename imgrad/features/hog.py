@@ -236,8 +236,8 @@ def hog_histograms(
     >>> from imgrad.features import hog_histograms
     >>> ramp = np.tile(np.arange(16, dtype=np.uint8) * 10, (16, 1))   # slope 10 along x
     >>> h = hog_histograms(ramp, orientations=4)
-    >>> h.shape, h[0, 0].tolist()     # 6 of 8 columns have a gradient of 20: 15 on average
-    ((2, 2, 4), [15.0, 0.0, 0.0, 0.0])
+    >>> h.shape, h[0, 0].tolist()   # 7 of its 8 columns have gx = 20 (column 0 has none)
+    ((2, 2, 4), [17.5, 0.0, 0.0, 0.0])
     """
     where = "hog_histograms"
     image = check_image(image, where=where)
