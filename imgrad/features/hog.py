@@ -186,8 +186,8 @@ def hog(
     >>> hog(image).shape            # 2x2 blocks of 3x3 cells of 9 bins
     (324,)
     >>> cells = hog(image, return_histograms=True).histograms
-    >>> cells.shape, cells[0, 1].argmax()       # the edge's gradient points along x: bin 0
-    ((4, 4, 9), np.int64(0))
+    >>> cells.shape, int(cells[0, 1].argmax())   # the gradient points along x: bin 0
+    ((4, 4, 9), 0)
     """
     where = "hog"
     image = check_image(image, where=where)
