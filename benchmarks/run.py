@@ -636,6 +636,90 @@ SECTIONS = {
 }
 
 
+# --- 6. features: HOG and Canny (kept in one block) ---------------------------------
+#
+#     python benchmarks/run.py --sections features --out /tmp/features.json
+
+
+def features_section(rounds: int, quick: bool) -> list[dict]:
+    """HOG and Canny against scikit-image and OpenCV, in each allocator state."""
+    if os.environ.get(_CHILD):
+        return features_rows(rounds, quick)
+    rows = []
+    for state, env in ALLOCATOR_STATES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "features.json"
+            command = [sys.executable, __file__, "--sections", "features", "--out", str(out)]
+            command += ["--rounds", str(rounds), *(["--quick"] if quick else [])]
+            subprocess.run(
+                command,
+                env={**os.environ, **env, _CHILD: "1"},
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            for row in json.loads(out.read_text())["results"]:
+                rows.append({**row, "case": f"{row['case']}, {state}"})
+    return rows
+
+
+def features_rows(rounds: int, quick: bool) -> list[dict]:
+    from skimage import feature
+
+    from imgrad.features import canny, hog
+
+    rows = []
+    for size in ("1080p",) if quick else ("1080p", "4K"):
+        img = photo(size, colour=False)
+        height, width = img.shape
+        contenders = {
+            "imgrad hog 3x3 blocks": lambda: hog(img),
+            "imgrad hog 2x2 blocks": lambda: hog(img, cells_per_block=(2, 2)),
+        }
+        # cv2.HOGDescriptor (OpenCV 4; OpenCV 5 moved it out of the main module)
+        # on one window the size of the image: every block once, as hog does.
+        if hasattr(cv2, "HOGDescriptor"):
+            window = (width // 8 * 8, height // 8 * 8)
+            for cells in (3, 2):
+                descriptor = cv2.HOGDescriptor(window, (8 * cells,) * 2, (8, 8), (8, 8), 9)
+                contenders[f"cv2.HOGDescriptor.compute {cells}x{cells} blocks"] = (
+                    lambda d=descriptor: d.compute(img)
+                )
+        results = interleaved(contenders, rounds)
+        case = f"{size} gray uint8, HOG 9 bins, 8x8 cells"
+        rows += rows_for(results, "imgrad hog 3x3 blocks", "features", case)
+        if size == "1080p":  # the slow peer: fewer rounds
+            f32 = img.astype(np.float32)
+            peers = interleaved(
+                {
+                    "imgrad hog 3x3 blocks": contenders["imgrad hog 3x3 blocks"],
+                    "skimage.feature.hog": lambda: feature.hog(img),
+                    "imgrad hog on float32": lambda: hog(f32),
+                },
+                max(3, rounds // 3),
+            )
+            rows += rows_for(peers, "imgrad hog 3x3 blocks", "features", case)[1:]
+
+        for l2 in (True, False):
+            contenders = {
+                "imgrad canny": lambda l2=l2: canny(img, 50, 150, l2=l2),
+                "cv2.Canny": lambda l2=l2: cv2.Canny(img, 50, 150, L2gradient=l2),
+            }
+            if size == "1080p" and l2:
+                contenders["imgrad canny on float32 (NumPy path)"] = lambda: canny(f32, 50, 150)
+                contenders["skimage.feature.canny sigma=1"] = lambda: feature.canny(
+                    img, 1.0, 50 / 8, 150 / 8
+                )
+            results = interleaved(contenders, 2 * rounds)
+            case = f"{size} gray uint8, Canny 3x3 {'L2' if l2 else 'L1'}"
+            rows += rows_for(results, "cv2.Canny", "features", case)
+    return rows
+
+
+SECTIONS["features"] = features_section
+
+# --- end of the features block ---------------------------------------------------------
+
+
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
