@@ -176,8 +176,8 @@ _WRITE_DTYPES = {
     "jpeg": ("uint8",),
     "bmp": ("uint8",),
     "webp": ("uint8",),
-    "tiff": ("uint8", "uint16", "float32", "float64"),
-    "npy": ("uint8", "uint16", "float32", "float64"),
+    "tiff": ("uint8", "uint16", "int16", "float32", "float64"),
+    "npy": ("uint8", "uint16", "int16", "float32", "float64"),
 }
 # Channel counts of (H, W, C) arrays; None: any. A 2-D array is always allowed.
 _WRITE_CHANNELS: dict[str, tuple[int, ...] | None] = {
@@ -198,6 +198,11 @@ def _check_writable(image: np.ndarray, fmt: str) -> None:
             hint = (
                 "; scale float images to integers first, e.g. with imgrad.scale or "
                 "the pipeline's 'scale' step, or write TIFF or NPY"
+            )
+        elif image.dtype.kind == "i":  # PNG and JPEG samples are unsigned
+            hint = (
+                "; signed int16 images can be written exactly as TIFF or NPY, or scaled "
+                "to unsigned integers first with imgrad.scale"
             )
         else:
             hint = "; 16-bit images can be written as PNG, TIFF or NPY"

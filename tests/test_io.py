@@ -31,7 +31,8 @@ def random_image(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "f":
         return rng.standard_normal(shape).astype(dtype)
-    return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
 
 
 def photo(channels=3, size=(48, 64)):
@@ -191,7 +192,7 @@ def test_webp_stores_grey_as_rgb(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(19, 27), (19, 27, 2), (19, 27, 3), (19, 27, 4), (19, 27, 5)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 @pytest.mark.parametrize("compression", [None, "zlib"])
 def test_tiff_round_trip(tmp_path, shape, dtype, compression):
     image = random_image(shape, dtype)
@@ -222,7 +223,7 @@ def test_tiff_rgb_matches_pillow(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(19, 27), (19, 27, 1), (19, 27, 3), (19, 27, 7)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 def test_npy_round_trip(tmp_path, shape, dtype):
     image = random_image(shape, dtype)
     write(tmp_path / "a.npy", image)
@@ -557,7 +558,7 @@ def test_gray_on_16_bit_and_float(tmp_path):
 
 
 def test_gray_refuses_many_channels(tmp_path):
-    write(tmp_path / "five.tif", np.zeros((4, 4, 5), np.uint8))
+    write(tmp_path / "five.tif", np.zeros((6, 6, 5), np.uint8))
     with pytest.raises(ImageReadError, match="cannot convert a 5-channel image to gray"):
         read(tmp_path / "five.tif", gray=True)
 
@@ -648,10 +649,10 @@ BAD_FILES = {
     "truncated webp": ("cut.webp", encoded(".webp", photo(3))[:300], "truncated WebP data"),
     "cut webp header": ("cut.webp", encoded(".webp", photo(3))[:20], "truncated WebP data"),
     "truncated tiff": ("cut.tif", tiff_bytes(photo(3))[:3000], "truncated TIFF data"),
-    "tiff int16": (
-        "i16.tif",
-        tiff_bytes(np.zeros((4, 4), np.int16)),
-        "unsupported TIFF sample type int16",
+    "tiff int32": (
+        "i32.tif",
+        tiff_bytes(np.zeros((4, 4), np.int32)),
+        "unsupported TIFF sample type int32",
     ),
     "npy object": (
         "obj.npy",
@@ -859,9 +860,11 @@ WRITE_ERRORS = [
     ("f.webp", np.zeros((4, 4, 3), np.float32), {}, ValueError, "write TIFF or NPY"),
     ("u.jpg", np.zeros((4, 4), np.uint16), {}, ValueError, "PNG, TIFF or NPY"),
     ("u.bmp", np.zeros((4, 4), np.uint16), {}, ValueError, "of dtype uint8 for BMP"),
+    ("s.png", np.zeros((4, 4), np.int16), {}, ValueError, "signed int16 images can be written"),
+    ("s.jpg", np.zeros((4, 4), np.int16), {}, ValueError, "exactly as TIFF or NPY"),
     ("u.webp", np.zeros((4, 4), np.uint16), {}, ValueError, "of dtype uint8 for WebP"),
     ("c.png", np.zeros((4, 4, 2), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
-    ("c.png", np.zeros((4, 4, 5), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
+    ("c.png", np.zeros((6, 6, 5), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
     ("c.jpg", np.zeros((4, 4, 4), np.uint8), {}, ValueError, "C in {1, 3} for JPEG"),
     ("c.bmp", np.zeros((4, 4, 4), np.uint8), {}, ValueError, "C in {1, 3} for BMP"),
     ("c.webp", np.zeros((4, 4, 2), np.uint8), {}, ValueError, "C in {1, 3, 4} for WebP"),
