@@ -574,6 +574,88 @@ def valid_png(rgb=True) -> bytes:
     return buffer.getvalue()
 
 
+def with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
+    """`png` with a chunk inserted right after IHDR (CRC correct)."""
+    return png[:33] + png_chunk(kind, data) + png[33:]
+
+
+def harmless_pngs(folder) -> dict[str, Path]:
+    """PNGs whose ancillary chunks make libpng print a warning, with correct pixels."""
+    from PIL import ImageCms
+
+    rgb = photo(3, size=(20, 30))
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    files = {}
+    # Pillow's convert("L") keeps the RGB profile of the colour image: libpng objects.
+    colour = Image.fromarray(rgb)
+    colour.info["icc_profile"] = icc
+    colour.convert("L").save(folder / "grey-rgb-profile.png")
+    files["grey-rgb-profile"] = folder / "grey-rgb-profile.png"
+    buffer = stdio.BytesIO()
+    colour.save(buffer, "png")
+    png = buffer.getvalue()
+    for name, kind, data in [
+        ("bad-srgb", b"sRGB", b"\x07"),
+        ("long-srgb", b"sRGB", b"\x00\x00"),
+        ("short-iccp", b"iCCP", b"x\x00\x00" + zlib.compress(b"not a profile")),
+        ("short-exif", b"eXIf", b"XX"),
+        ("bad-sbit", b"sBIT", b"\x00\x00\x00"),
+        ("zero-gamma", b"gAMA", bytes(4)),
+        ("zero-chrm", b"cHRM", bytes(32)),
+        ("empty-text", b"tEXt", b""),
+        ("short-ztxt", b"zTXt", b"k\x00\x00zz"),
+    ]:
+        (folder / f"{name}.png").write_bytes(with_chunk(png, kind, data))
+        files[name] = folder / f"{name}.png"
+    for sample in sorted(SAMPLES.glob("*.png")):
+        files[sample.stem] = sample
+    return files
+
+
+def test_harmless_png_chunks_print_nothing_and_pixels_equal_pillow(tmp_path, capfd):
+    # libpng writes its warnings to file descriptor 2 itself: they would break a progress bar.
+    files = harmless_pngs(tmp_path)
+    for name, path in files.items():
+        for gray in (False, True):
+            got = read(path, gray=gray)
+            with Image.open(path) as image:
+                mode = "L" if image.mode in ("L", "I;16") else "RGB"
+            expected = pil_array(path, mode)
+            if gray and mode == "RGB":
+                expected = imgrad.gray(expected)
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+        err = capfd.readouterr().err
+        assert "libpng" not in err, (name, err)
+
+
+def test_chunks_that_change_pixels_are_kept(tmp_path, capfd):
+    # Palette with transparency, 16-bit, grey + alpha, interlaced, 1-bit: each read as Pillow
+    # reads it, with a harmless chunk added that is taken out before decoding.
+    rng = np.random.default_rng(5)
+    cases = {
+        "palette-trns": Image.fromarray(photo(3, (17, 23))).quantize(16),
+        "grey16": Image.fromarray(rng.integers(0, 65536, (9, 7)).astype(np.uint16)),
+        "grey-alpha": Image.fromarray(photo(1, (12, 9))).convert("LA"),
+        "bits1": Image.fromarray(photo(1, (13, 11))).convert("1"),
+        "rgba-interlaced": Image.fromarray(photo(4, (19, 14))),
+    }
+    for name, image in cases.items():
+        buffer = stdio.BytesIO()
+        options = {"interlace": True} if "interlaced" in name else {}
+        if name == "palette-trns":
+            options["transparency"] = 3
+        image.save(buffer, "png", **options)
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(with_chunk(buffer.getvalue(), b"sRGB", b"\x09"))
+        got = read(path)
+        modes = {"palette-trns": "RGBA", "grey-alpha": "RGBA", "bits1": "L"}
+        expected = pil_array(path, modes.get(name))
+        if name == "bits1":
+            expected = expected.astype(np.uint8)
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert "libpng" not in capfd.readouterr().err
+
+
 def valid_jpeg() -> bytes:
     buffer = stdio.BytesIO()
     Image.fromarray(photo(3, size=(200, 200))).save(buffer, "JPEG", quality=90)
@@ -638,6 +720,11 @@ BAD_FILES = {
         "corrupt PNG data (CRC mismatch in the IDAT chunk",
     ),
     "png header only": ("head.png", valid_png()[:20], "corrupt PNG header"),
+    "png bad crc after harmless chunks": (
+        "crc.png",
+        corrupt_idat(with_chunk(with_chunk(valid_png(), b"tEXt", b"a\x00b"), b"gAMA", bytes(4))),
+        "corrupt PNG data (CRC mismatch in the IDAT chunk at byte 64)",
+    ),
     "truncated jpeg": (
         "cut.jpg",
         JPEG[: len(JPEG) // 2],
