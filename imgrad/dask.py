@@ -116,7 +116,7 @@ def apply(pipeline: Pipeline | str, array: Any, *, scheduler: Any = None) -> dic
     pipeline : Pipeline or str
         A pipeline or its text form.
     array : dask.array.Array, shape (H, W) or (H, W, C)
-        uint8, uint16, float32 or float64; any chunking (channels are put in
+        uint8, uint16, int16, float32 or float64; any chunking (channels are put in
         one chunk). A NumPy array is accepted and wrapped.
     scheduler : optional
         Runs the reduction passes of steps needing whole-image statistics
