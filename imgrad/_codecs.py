@@ -34,6 +34,15 @@ TEMP_MARKER = ".imgrad-tmp-"
 # (see write() and the README's performance section).
 _PNG_FAST_LEVEL = 1
 
+#: The PNG chunks OpenCV's decoder gives the pixels from: the critical ones (an
+#: upper-case first letter), transparency, and APNG's frames (OpenCV >= 4.11
+#: decodes animations). The other ancillary chunks (colour profiles, gamma, text,
+#: EXIF, ...) never change what ``cv2.imdecode`` returns, but libpng checks them
+#: and prints what it dislikes straight to file descriptor 2 (``libpng warning:
+#: iCCP: known incorrect sRGB profile``), through any progress bar. Orientation
+#: is read from the file itself (see ``_probe``), not from what OpenCV gets.
+_PNG_PIXEL_CHUNKS = frozenset({b"tRNS", b"acTL", b"fcTL", b"fdAT"})
+
 
 # --------------------------------------------------------------------------- #
 # Pixels
@@ -43,9 +52,11 @@ _PNG_FAST_LEVEL = 1
 def _decode_opencv(handle: BinaryIO, path: str, info: ImageInfo, gray: bool) -> np.ndarray:
     import cv2
 
-    data = handle.read()
+    data = stored = handle.read()
     if info.format == "jpeg" and not _jpeg_has_end(data):
         raise ImageReadError(path, "truncated JPEG (no end-of-image marker)")
+    if info.format == "png":
+        data = _pixel_chunks(stored)
     if gray and info.format == "jpeg":  # the only codec where it pays: see read()
         flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
     else:
@@ -55,11 +66,36 @@ def _decode_opencv(handle: BinaryIO, path: str, info: ImageInfo, gray: bool) -> 
     except cv2.error:
         image = None
     if image is None:
-        raise ImageReadError(path, _diagnose(info.format, data))
+        raise ImageReadError(path, _diagnose(info.format, stored))  # positions in the file
     if image.ndim == 3:
         code = cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
         image = cv2.cvtColor(image, code, dst=image)
     return image
+
+
+def _pixel_chunks(data: bytes) -> bytes:
+    """A PNG stream without the ancillary chunks that do not change its pixels.
+
+    Chunks are copied whole, CRCs included, so libpng checks what it decodes as
+    before. From a chunk that does not fit in the stream on, the rest is kept as
+    it is, for the decoder to refuse as before.
+    """
+    view = memoryview(data)
+    kept = []
+    start = position = 8  # after the signature; `start`: first byte of the run kept
+    while position + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        end = position + 12 + length
+        if end > len(data) or kind == b"IEND":
+            break
+        if not (kind[:1].isupper() or kind in _PNG_PIXEL_CHUNKS):
+            kept.append(view[start:position])
+            start = end
+        position = end
+    if start == 8:
+        return data  # nothing to drop: no copy
+    kept.append(view[start:])
+    return data[:8] + b"".join(kept)
 
 
 def _jpeg_has_end(data: bytes) -> bool:
@@ -176,8 +212,8 @@ _WRITE_DTYPES = {
     "jpeg": ("uint8",),
     "bmp": ("uint8",),
     "webp": ("uint8",),
-    "tiff": ("uint8", "uint16", "float32", "float64"),
-    "npy": ("uint8", "uint16", "float32", "float64"),
+    "tiff": ("uint8", "uint16", "int16", "float32", "float64"),
+    "npy": ("uint8", "uint16", "int16", "float32", "float64"),
 }
 # Channel counts of (H, W, C) arrays; None: any. A 2-D array is always allowed.
 _WRITE_CHANNELS: dict[str, tuple[int, ...] | None] = {
@@ -198,6 +234,11 @@ def _check_writable(image: np.ndarray, fmt: str) -> None:
             hint = (
                 "; scale float images to integers first, e.g. with imgrad.scale or "
                 "the pipeline's 'scale' step, or write TIFF or NPY"
+            )
+        elif image.dtype.kind == "i":  # PNG and JPEG samples are unsigned
+            hint = (
+                "; signed int16 images can be written exactly as TIFF or NPY, or scaled "
+                "to unsigned integers first with imgrad.scale"
             )
         else:
             hint = "; 16-bit images can be written as PNG, TIFF or NPY"

@@ -64,7 +64,8 @@ class ImageInfo:
     channels : int
         Channels of that array (1 for a 2-D image).
     dtype : str
-        NumPy dtype name of that array: "uint8", "uint16", "float32" or "float64".
+        NumPy dtype name of that array: "uint8", "uint16", "int16", "float32" or
+        "float64".
     orientation : int
         EXIF / TIFF orientation, 1 to 8; 1 when absent or unreadable.
     """

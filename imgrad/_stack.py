@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imgrad._validation import parts_of_checked_images
 from imgrad.execute import _Shared, default_workers, on_threads
 from imgrad.ops import IMAGE
 
@@ -121,7 +122,8 @@ def _run_group(pipeline: Pipeline, group: np.ndarray) -> dict[str, np.ndarray]:
     ):
         halo = step.halo()
         inputs = [_tall(planes[name], halo, step) for name in reads]
-        results = step.compute(*inputs)
+        with parts_of_checked_images():  # images stacked into one tall image
+            results = step.compute(*inputs)
         for name, result in zip(writes, results, strict=True):
             result = result.reshape(count, height + 2 * halo, *result.shape[1:])
             planes[name] = result[:, halo : halo + height] if halo else result

@@ -8,8 +8,10 @@ what is allowed and what was received::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ import numpy as np
 __all__ = [
     "IMAGE_DTYPES",
     "check_bool",
+    "check_channels_last",
     "check_choice",
     "check_float",
     "check_image",
@@ -25,18 +28,38 @@ __all__ = [
     "check_same_shape",
     "describe",
     "fail",
+    "parts_of_checked_images",
 ]
 
 #: The dtypes every operator accepts.
-IMAGE_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
-_DTYPE_NAMES = "{uint8, uint16, float32, float64}"
+IMAGE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+_DTYPE_NAMES = "{uint8, uint16, int16, float32, float64}"
+#: The most channels a 3-D array may have with so few rows: beyond, it is taken
+#: for a channel-first (C, H, W) array (RGBA has four).
+_MAX_CHANNELS = 4
+
+#: True while an executor runs steps on parts (strips, tiles, blocks) of images
+#: it checked whole: a strip of a few rows of a 6-channel image is no (C, H, W) array.
+_IN_PARTS = contextvars.ContextVar("imgrad_in_parts", default=False)
+
+#: How to get an array from the array types imgrad does not take, by top-level module.
+_CONVERSIONS = {
+    "PIL": "for a PIL image, use np.asarray(image)",
+    "dask": "for a dask array, use imgrad.dask.apply(pipeline, array)",
+    "xarray": "for an xarray DataArray, use image.values or np.asarray(image)",
+    "torch": "for a torch tensor, use image.numpy()",
+    "cupy": "for a CuPy array, use image.get()",
+}
 
 
 def describe(value: Any) -> str:
     """Short, readable description of a received value for error messages."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # another library's array
+        kind = f"{type(value).__module__.partition('.')[0]}.{type(value).__qualname__}"
+        return f"a {kind} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = " ".join(repr(value).split())
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -142,10 +165,24 @@ def float_rule(
 def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
     """Check an image argument: a 2-D (H, W) or 3-D (H, W, C) array of a supported dtype.
 
-    Returns the array itself (never a copy, never modified).
+    Returns the array itself (never modified), or, for an array in the other
+    byte order (``>u2`` on a little-endian machine), a native copy of it.
     """
     if not isinstance(image, np.ndarray):
-        raise fail(param, where, f"a NumPy array of dtype {_DTYPE_NAMES}", image, TypeError)
+        raise fail(
+            param,
+            where,
+            f"a NumPy array of dtype {_DTYPE_NAMES}{_conversion(image)}",
+            image,
+            TypeError,
+        )
+    if isinstance(image, np.ma.MaskedArray):
+        raise TypeError(
+            f"The {param!r} parameter of {where} must be a plain NumPy array, not a masked "
+            "array (imgrad has no use for a mask): fill the masked pixels with "
+            f"{param}.filled(value), or drop the mask with np.asarray({param}). "
+            f"Got {describe(image)} instead."
+        )
     if image.dtype.type not in IMAGE_DTYPES:
         raise TypeError(
             f"The {param!r} parameter of {where} must have dtype {_DTYPE_NAMES}. "
@@ -161,7 +198,49 @@ def check_image(image: Any, *, where: str, param: str = "image") -> np.ndarray:
             f"The {param!r} parameter of {where} must not be empty. "
             f"Got shape {image.shape} instead."
         )
+    if not _IN_PARTS.get():
+        check_channels_last(image.shape, where=where, param=param)
+    if not image.dtype.isnative:  # OpenCV reads native byte order only
+        image = image.astype(image.dtype.newbyteorder("="))
     return image
+
+
+def check_channels_last(shape: tuple[int, ...], *, where: str, param: str = "image") -> None:
+    """Refuse a 3-D shape that looks channel-first: (C, H, W) with C <= 4 < W.
+
+    A genuine (H, W, C) image with more than four channels (multispectral) has
+    more than four rows.
+    """
+    if len(shape) == 3 and shape[0] <= _MAX_CHANNELS < shape[2]:
+        raise ValueError(
+            f"The {param!r} parameter of {where} must be (H, W) or (H, W, C) with channels "
+            f"last; move them with np.moveaxis({param}, 0, -1). Got shape {tuple(shape)} "
+            f"instead, which looks channel-first (C, H, W)."
+        )
+
+
+@contextlib.contextmanager
+def parts_of_checked_images() -> Iterator[None]:
+    """Within: the images operators get are parts of images whose shape was checked
+    whole (an executor's strips, tiles or blocks), so their shape is not checked
+    again for channel-first layout."""
+    token = _IN_PARTS.set(True)
+    try:
+        yield
+    finally:
+        _IN_PARTS.reset(token)
+
+
+def _conversion(value: Any) -> str:
+    """ "; <how to get a NumPy array from it>" for a known array type, else ""."""
+    if isinstance(value, (list, tuple)):
+        return "; convert a nested list with np.asarray(image)"
+    library = type(value).__module__.partition(".")[0]
+    if library in _CONVERSIONS:
+        return "; " + _CONVERSIONS[library]
+    if hasattr(value, "__array__"):
+        return "; convert it with np.asarray(image)"
+    return ""
 
 
 def check_out(

@@ -1044,7 +1044,7 @@ def _pipeline_record(job: _Job) -> dict[str, Any]:
         "files": f"<relative folder>/<stem>.<plane>.{job.format}",
         **{k: v for k, v in settings.items() if k not in ("steps", "outputs")},
         "float_planes": _scaling_text(job),
-        "integer_planes": "written unchanged (uint8 or uint16)",
+        "integer_planes": "written unchanged (uint8, uint16 or int16)",
     }
     record["conventions"] = _conventions(job.pipeline)
     return record

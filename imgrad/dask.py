@@ -77,7 +77,14 @@ try:
 except ImportError as _exc:  # exercised in a subprocess by the tests
     raise tiled.missing_extra("imgrad.dask", _exc) from None
 
-from imgrad._validation import IMAGE_DTYPES, check_choice, check_int, fail
+from imgrad._validation import (
+    IMAGE_DTYPES,
+    check_channels_last,
+    check_choice,
+    check_int,
+    fail,
+    parts_of_checked_images,
+)
 from imgrad.ops import IMAGE, Scale, Step
 from imgrad.pipeline import Pipeline
 from imgrad.visualize import percentile_between
@@ -109,7 +116,7 @@ def apply(pipeline: Pipeline | str, array: Any, *, scheduler: Any = None) -> dic
     pipeline : Pipeline or str
         A pipeline or its text form.
     array : dask.array.Array, shape (H, W) or (H, W, C)
-        uint8, uint16, float32 or float64; any chunking (channels are put in
+        uint8, uint16, int16, float32 or float64; any chunking (channels are put in
         one chunk). A NumPy array is accepted and wrapped.
     scheduler : optional
         Runs the reduction passes of steps needing whole-image statistics
@@ -223,7 +230,8 @@ def _planes_kept(groups, pipeline: Pipeline) -> list[tuple[str, ...]]:
 def _run_steps(steps, planes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     planes = dict(planes)
     for step, reads, writes in steps:
-        results = step.compute(*(planes[name] for name in reads))
+        with parts_of_checked_images():  # blocks of an array checked whole
+            results = step.compute(*(planes[name] for name in reads))
         planes.update(zip(writes, results, strict=True))
     return planes
 
@@ -503,6 +511,9 @@ def _as_image_array(array: Any, where: str) -> da.Array:
             array,
             TypeError if not isinstance(array, da.Array) else ValueError,
         )
+    check_channels_last(array.shape, where=f"imgrad.dask.{where}", param="array")
+    if not array.dtype.isnative:  # OpenCV reads native byte order only
+        array = array.astype(array.dtype.newbyteorder("="))
     return array
 
 

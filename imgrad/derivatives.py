@@ -143,7 +143,7 @@ def sobel(
     Parameters
     ----------
     image : ndarray, shape (H, W) or (H, W, C)
-        uint8, uint16, float32 or float64. Channels are processed separately.
+        uint8, uint16, int16, float32 or float64. Channels are processed separately.
     ksize : int
         1 (a 3-tap central difference, no smoothing) or odd 3..31.
     normalize : bool

@@ -34,7 +34,7 @@ import numpy as np
 
 from imgrad._fusion import SobelThen, fusable
 from imgrad._scratch import scratch
-from imgrad._validation import check_image, check_out
+from imgrad._validation import check_image, check_out, parts_of_checked_images
 from imgrad.ops import IMAGE
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def run_reference(pipeline: Pipeline, image: np.ndarray) -> dict[str, np.ndarray
     >>> list(out), out["magnitude"].dtype
     (['magnitude'], dtype('float64'))
     """
-    check_image(image, where="the pipeline")
+    image = check_image(image, where="the pipeline")
     planes = _run_steps(pipeline, image)
     return {
         name: planes[name].copy() if np.shares_memory(planes[name], image) else planes[name]
@@ -119,7 +119,7 @@ def run_fused(
     >>> all(np.array_equal(fused[k], reference[k]) for k in reference)
     True
     """
-    check_image(image, where="the pipeline")
+    image = check_image(image, where="the pipeline")
     height = image.shape[0]
     if rows is not None and int(rows) < 1:
         raise ValueError(f"The 'rows' parameter of run_fused must be >= 1. Got {rows} instead.")
@@ -296,7 +296,8 @@ def _run_steps(
     steps = zip(pipeline.steps[start:], pipeline.routes[start:], strict=True)
     for index, (step, (reads, writes)) in enumerate(steps, start):
         inputs = tuple(planes[name] for name in reads)
-        results = step.compute(*inputs)
+        with parts_of_checked_images():  # a corner, or a whole image checked before
+            results = step.compute(*inputs)
         if seen is not None:
             seen.append((inputs, results))
         planes.update(zip(writes, results, strict=True))
@@ -394,8 +395,9 @@ class _Shared:
 def _run_strips(plan, image, bands, outputs) -> None:
     """Run the strips `bands` yields (an iterator other threads may share)."""
     workspace: dict = {}  # this thread's strip buffers, reused from strip to strip
-    for band in bands:
-        _run_strip(plan, image, *band, workspace, outputs)
+    with parts_of_checked_images():
+        for band in bands:
+            _run_strip(plan, image, *band, workspace, outputs)
 
 
 def _touch(outputs: dict[str, np.ndarray], bands: list[tuple[int, int]]) -> None:

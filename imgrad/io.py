@@ -2,9 +2,9 @@
 
 :func:`read` returns what the file holds, in the conventions of the rest of
 imgrad: RGB (not OpenCV's BGR) channel order, (H, W) for grey images, RGBA kept
-as four channels, 16-bit PNG/TIFF as uint16, float TIFF as float32/float64,
-EXIF orientation applied. :func:`probe` reads the header only. :func:`write`
-replaces its target atomically.
+as four channels, 16-bit PNG/TIFF as uint16, signed 16-bit TIFF as int16,
+float TIFF as float32/float64, EXIF orientation applied. :func:`probe` reads
+the header only. :func:`write` replaces its target atomically.
 
 Codecs
 ------
@@ -126,7 +126,8 @@ def read(
     -------
     ndarray
         (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA, in the stored dtype
-        (uint8; uint16 for 16-bit PNG/TIFF; float32/float64 for float TIFF);
+        (uint8; uint16 for 16-bit PNG/TIFF; int16 for signed 16-bit TIFF;
+        float32/float64 for float TIFF);
         ``.npy`` arrays as stored (2-D or 3-D). EXIF/TIFF orientation applied.
 
     Raises
@@ -147,7 +148,7 @@ def read(
       told to ignore it.
     - TIFF: the first page only; planar (separate) samples are returned as
       (H, W, C); palette TIFFs are expanded to 8-bit RGB. Sample types other than
-      uint8, uint16, float32 and float64, and compressions that need the
+      uint8, uint16, int16, float32 and float64, and compressions that need the
       optional ``imagecodecs`` package (LZW, JPEG, ...), raise ImageReadError.
     - A JPEG is refused when no end-of-image marker (FF D9) follows its last
       start-of-scan marker (FF DA): some OpenCV versions return a partly grey
@@ -228,8 +229,8 @@ def write(
         format      dtypes                    shapes
         ==========  ========================  =========================
         PNG         uint8, uint16             (H, W), (H, W, 1 | 3 | 4)
-        TIFF        uint8, uint16, float32,   any (H, W) or (H, W, C)
-                    float64
+        TIFF        uint8, uint16, int16,     any (H, W) or (H, W, C)
+                    float32, float64
         NPY         as TIFF                   any (H, W) or (H, W, C)
         JPEG, BMP   uint8                     (H, W), (H, W, 1 | 3)
         WebP        uint8                     (H, W), (H, W, 1 | 3 | 4);
@@ -237,7 +238,8 @@ def write(
         ==========  ========================  =========================
 
         Float images must be scaled to integers first for PNG, JPEG, BMP and
-        WebP, e.g. with :func:`imgrad.scale` (the pipeline's ``scale`` step).
+        WebP, e.g. with :func:`imgrad.scale` (the pipeline's ``scale`` step);
+        so must int16 images, whose signed samples these formats cannot hold.
     compression : int or str, optional
         PNG: zlib level 0 (none) to 9, with zlib's default strategy. The
         default (None) is level 1 with Huffman coding only (Z_HUFFMAN_ONLY)

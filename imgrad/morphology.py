@@ -6,9 +6,11 @@ A derived operator is written in terms of the primitives, no new logic::
     internal = image - erosion
     external = dilation - image
 
-The output keeps the input dtype. Differences saturate at 0, so nothing is
-ever negative and integers never wrap around (with a footprint that contains
-its centre, dilation >= image >= erosion and nothing is clipped at all).
+The output keeps the input dtype, except that the gradients of int16 are
+uint16 (the difference of two int16 values ranges over 0..65535). Differences
+saturate at 0, so nothing is ever negative and integers never wrap around
+(with a footprint that contains its centre, dilation >= image >= erosion and
+nothing is clipped at all).
 
 With the defaults, ``morph_gradient(img)`` equals the classic recipe
 ``cv2.morphologyEx(img, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))``,
@@ -42,6 +44,7 @@ from imgrad._morph_strips import (
     _NotANumber,
     _pass,
     _predicted_ns,
+    _result_dtype,
     _subtract,
 )
 from imgrad._params import Choice, Float, Footprint, Int, Size
@@ -137,12 +140,22 @@ def morph_gradient(
     Parameters
     ----------
     image : ndarray, shape (H, W) or (H, W, C)
-        uint8, uint16, float32 or float64; channels are processed separately.
+        uint8, uint16, int16, float32 or float64; channels are processed
+        separately.
     kind : {"basic", "internal", "external"}
         dilation - erosion, image - erosion, or dilation - image.
     footprint : {"rect", "ellipse", "cross", "diamond"} or ndarray
-        Structuring element (see :func:`footprint`); an array's centre
-        ``(h // 2, w // 2)`` is its anchor.
+        Structuring element (see :func:`footprint`). As OpenCV, an array of
+        shape (h, w) is used as it is, not reflected, anchored at
+        ``(h // 2, w // 2)`` (for even sizes too): the dilation at ``(y, x)``
+        is the maximum of ``image[y + i - h // 2, x + j - w // 2]`` over the
+        footprint's non-zero ``(i, j)``, the erosion the minimum. This
+        matters only for footprints that are not symmetric about their
+        centre: ``scipy.ndimage.grey_dilation`` reflects the footprint (for
+        odd sizes, ``grey_dilation(image, footprint=fp)`` is the dilation by
+        ``fp[::-1, ::-1]`` here; ``grey_erosion`` is the same as here), and
+        scikit-image anchors even sizes at ``((h - 1) // 2, (w - 1) // 2)``,
+        one pixel up and left.
     size : int or (width, height)
         Odd size of a named footprint; ignored for an array.
     iterations : int
@@ -158,11 +171,27 @@ def morph_gradient(
     Returns
     -------
     ndarray
-        Same shape and dtype as `image`, never negative.
+        Same shape and dtype as `image` (uint16 for int16: exact, never
+        saturated), never negative.
 
     Notes
     -----
     The work is spread over ``cv2.getNumThreads()`` threads.
+
+    NaN: an image holding NaN is dilated and eroded whole by OpenCV, and the
+    result is OpenCV's. OpenCV takes the maximum of two values at a time, in
+    an order of its own (rows then columns for a rectangle, several pixels at
+    once), and the maximum of a number and NaN is one or the other depending
+    on the order, not NaN. So a NaN neither spreads over the footprint (as
+    ``np.maximum`` would) nor is skipped (as ``np.fmax`` would): where the
+    footprint covers a NaN, the dilation is NaN at a few pixels and elsewhere
+    the maximum of some of the other values covered (at most their maximum;
+    at the image's edge with ``border="ignore"``, possibly the lowest float,
+    which OpenCV puts outside), the erosion likewise. Where the footprint
+    covers no NaN, the result is exact. Internal and external
+    gradients are NaN at every NaN pixel (the image itself is subtracted).
+    Which pixels get NaN depends on the dtype, the footprint and OpenCV's
+    version: replace NaN first (``np.nan_to_num``) for results that do not.
 
     Examples
     --------
@@ -183,7 +212,7 @@ def morph_gradient(
     border = BORDER.check(border, where)
     cval = CVAL.check(cval, where)
     if out is not None:
-        check_out(out, image.shape, image.dtype, where=where)
+        check_out(out, image.shape, _result_dtype(image.dtype, kind), where=where)
     return _morphology(image, fp, kind, iterations, border, cval, out)
 
 
@@ -255,7 +284,7 @@ def _morphology(
         return _morphology(part, fp, operation, iterations, border, cval, **options)
 
     if out is None:
-        out = np.empty(image.shape, image.dtype)
+        out = np.empty(image.shape, _result_dtype(image.dtype, operation))
     elif np.may_share_memory(out, image):  # strips read rows that other strips write
         np.copyto(out, again(image))
         return out

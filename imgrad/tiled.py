@@ -94,7 +94,7 @@ class LazyImage:
     shape : tuple of int
         (H, W) or (H, W, C).
     dtype : numpy.dtype
-        uint8, uint16, float32 or float64.
+        uint8, uint16, int16, float32 or float64.
     chunks : tuple of int
         The shape of the pieces the file stores (tiles, strips, Zarr chunks);
         reading regions aligned to them wastes nothing.

@@ -390,8 +390,8 @@ def preview(
     How planes are shown:
 
     - the original, and planes written by ``gray`` or ``gaussian``: uint8 as
-      is, uint16 divided by 257, floats stretched from their minimum to
-      maximum; 1-2 channels grey, 3 or more in colour (first three);
+      is, uint16 divided by 257, int16 and floats stretched from their
+      minimum to maximum; 1-2 channels grey, 3 or more in colour (first three);
     - phase planes: the direction colour map (:func:`colorize`) with the
       magnitude computed from the same gx, gy by the pipeline, titled
       "direction", with a colour-wheel legend in the bottom-right corner

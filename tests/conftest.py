@@ -40,6 +40,7 @@ def photos(camera, astronaut) -> dict[str, np.ndarray]:
     for name, img in (("gray", gray), ("rgb", rgb)):
         out[f"{name}-uint8"] = np.ascontiguousarray(img)
         out[f"{name}-uint16"] = img.astype(np.uint16) * 257
+        out[f"{name}-int16"] = (img.astype(np.int32) * 257 - 32768).astype(np.int16)
         out[f"{name}-float32"] = img.astype(np.float32) / 255
         out[f"{name}-float64"] = img.astype(np.float64) / 255
     return out

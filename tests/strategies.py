@@ -103,7 +103,7 @@ def pipelines(draw, extra_outputs: bool = False):
     return pipe.with_outputs(list(dict.fromkeys([*pipe.outputs, *extra])))
 
 
-DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
 
 
 @st.composite
@@ -115,6 +115,7 @@ def images(draw):
     shape = (height, width) if channels is None else (height, width, channels)
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
-    if dtype in (np.uint8, np.uint16):
-        return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    if dtype in (np.uint8, np.uint16, np.int16):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
     return (rng.standard_normal(shape) * 50).astype(dtype)

@@ -29,7 +29,7 @@ from imgrad.execute import run_reference
 
 from .strategies import PREREQUISITE, pipelines
 
-DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
 BORDERS = ["reflect101", "reflect", "replicate", "constant", "wrap"]
 
 
@@ -71,12 +71,15 @@ def images(draw, camera, astronaut):
         photo = camera if channels is None else astronaut
         top, left = draw(st.integers(0, 250)), draw(st.integers(0, 250))
         image = photo[top : top + height, left : left + width]
+        if dtype == np.int16:  # the whole signed range
+            return (image.astype(np.int32) * 257 - 32768).astype(np.int16)
         scale = {np.uint8: 1, np.uint16: 257, np.float32: 1 / 255, np.float64: 1 / 255}[dtype]
         return np.ascontiguousarray(image.astype(dtype) * dtype(scale))
     shape = (height, width) if channels is None else (height, width, channels)
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    if dtype in (np.uint8, np.uint16):
-        return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    if dtype in (np.uint8, np.uint16, np.int16):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
     return (rng.standard_normal(shape) * 50).astype(dtype)
 
 

@@ -13,7 +13,7 @@ from imgrad.derivatives import FARID_DIFF, FARID_SMOOTH, METHODS
 
 from .strategies import SCIPY_MODES
 
-DTYPES = ["uint8", "uint16", "float32", "float64"]
+DTYPES = ["uint8", "uint16", "int16", "float32", "float64"]
 CV_BORDERS = {
     "reflect101": cv2.BORDER_REFLECT_101,
     "reflect": cv2.BORDER_REFLECT,
@@ -46,7 +46,9 @@ def correlate_2d(image, kernel_2d, border, cval=0.0):
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("key", ["gray-uint8", "gray-uint16", "rgb-float32", "rgb-float64"])
+@pytest.mark.parametrize(
+    "key", ["gray-uint8", "gray-uint16", "rgb-int16", "rgb-float32", "rgb-float64"]
+)
 def test_shape_dtype_and_input_untouched(method, key, photos):
     image = photos[key]
     before = image.copy()
@@ -189,6 +191,22 @@ def test_every_border_equals_scipy_correlate(method, border, cval, photos):
     g = getattr(imgrad, method)(image, border=border, cval=cval)
     np.testing.assert_allclose(g.gx, correlate_2d(image, kx, border, cval), rtol=1e-6, atol=1e-3)
     np.testing.assert_allclose(g.gy, correlate_2d(image, ky, border, cval), rtol=1e-6, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", list(KERNELS))
+@pytest.mark.parametrize("border", ALL_BORDERS)
+def test_int16_equals_scipy_correlate(method, border, photos):
+    # Signed input over the whole int16 range (CT numbers, signed sensors), in float32:
+    # within a few roundings of the sum of the absolute terms.
+    image, cval = photos["rgb-int16"], -1000.0
+    diff, smooth = (np.asarray(k, dtype=np.float64) for k in KERNELS[method])
+    g = getattr(imgrad, method)(image, border=border, cval=cval)
+    for plane, kernel in zip(g, separable_kernel(diff, smooth), strict=True):
+        assert plane.dtype == np.float32
+        expected = correlate_2d(image, kernel, border, cval)
+        terms = correlate_2d(np.abs(image.astype(np.float64)), np.abs(kernel), border, -cval)
+        bound = FLOAT32_ROUNDINGS * np.finfo(np.float32).eps * terms
+        assert np.all(np.abs(plane - expected) <= bound)
 
 
 def test_sobel_wrap_equals_periodic_definition():
@@ -346,7 +364,11 @@ def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, words, cam
     [
         (np.zeros((2, 3, 4, 5), np.uint8), ValueError, ["2-D", "4-D", "(2, 3, 4, 5)"]),
         (np.zeros(5, np.uint8), ValueError, ["1-D"]),
-        (np.zeros((4, 4), np.int32), TypeError, ["int32", "uint8, uint16, float32, float64"]),
+        (
+            np.zeros((4, 4), np.int32),
+            TypeError,
+            ["int32", "uint8, uint16, int16, float32, float64"],
+        ),
         (np.zeros((4, 4), bool), TypeError, ["bool"]),
         (np.zeros((4, 4), np.complex64), TypeError, ["complex64"]),
         (np.zeros((4, 4), np.float16), TypeError, ["float16"]),

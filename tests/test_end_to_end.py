@@ -152,6 +152,23 @@ def test_run_with_no_pipeline_just_works(tmp_path, samples_dir):
     assert np.abs(written.astype(float) - expected).max() <= 0.5 + 1e-6
 
 
+def test_harmless_png_chunks_never_reach_the_terminal(tmp_path):
+    # libpng prints its warnings (iCCP profiles, bad sRGB, ...) to file descriptor 2, from
+    # the threads that decode.
+    from .test_io import harmless_pngs
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = harmless_pngs(data)
+    for path in files.values():
+        if path.parent != data:
+            shutil.copy(path, data / path.name)
+    result = imgrad("run", "data", "-o", "out", "--workers", "2", cwd=tmp_path, check_code=0)
+    assert "libpng" not in result.stderr, result.stderr
+    records = manifest(tmp_path / "out")
+    assert len(records) == len(files) and {r["status"] for r in records} == {"ok"}
+
+
 def test_mirrored_tree_and_manifest(dataset):
     imgrad("run", "data", "-o", "out", *MAIN_JOB, cwd=dataset, check_code=0)
     expected = sorted(

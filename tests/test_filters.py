@@ -40,6 +40,18 @@ def test_gray_other_dtypes(dtype, astronaut):
     assert np.abs(out.astype(np.float64) - luma(image)).max() <= tolerance
 
 
+def test_gray_and_gaussian_of_int16(astronaut):
+    # Signed input over the whole int16 range: luma rounded to int16, smoothing in float32.
+    image = (astronaut.astype(np.int32) * 257 - 32768).astype(np.int16)
+    out = imgrad.gray(image)
+    assert out.dtype == np.int16
+    assert np.abs(out.astype(np.float64) - luma(image)).max() <= 0.5 + 1e-2
+    smooth = imgrad.gaussian(out, 1.5, border="constant", cval=-1000.0)
+    assert smooth.dtype == np.float32
+    ref = ndi.gaussian_filter(out.astype(np.float64), 1.5, mode="constant", cval=-1000.0, radius=6)
+    np.testing.assert_allclose(smooth, ref, rtol=1e-5, atol=0.05)
+
+
 def test_gray_alpha_dropped_and_single_channel_unchanged(astronaut, camera):
     rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 7, np.uint8)])
     np.testing.assert_array_equal(imgrad.gray(rgba), imgrad.gray(astronaut))
@@ -47,7 +59,7 @@ def test_gray_alpha_dropped_and_single_channel_unchanged(astronaut, camera):
     np.testing.assert_array_equal(imgrad.gray(camera[..., None]), camera)
     np.testing.assert_array_equal(imgrad.gray(np.dstack([camera, camera * 0])), camera)
     with pytest.raises(ValueError, match=r"1 \(gray\), 2 \(gray\+alpha\), 3 \(RGB\).*Got 5"):
-        imgrad.gray(np.zeros((3, 3, 5), np.uint8))
+        imgrad.gray(np.zeros((6, 6, 5), np.uint8))
 
 
 @pytest.mark.parametrize("sigma", [0.6, 1.0, 1.5, 3.2])

@@ -31,7 +31,8 @@ def random_image(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "f":
         return rng.standard_normal(shape).astype(dtype)
-    return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
 
 
 def photo(channels=3, size=(48, 64)):
@@ -191,7 +192,7 @@ def test_webp_stores_grey_as_rgb(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(19, 27), (19, 27, 2), (19, 27, 3), (19, 27, 4), (19, 27, 5)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 @pytest.mark.parametrize("compression", [None, "zlib"])
 def test_tiff_round_trip(tmp_path, shape, dtype, compression):
     image = random_image(shape, dtype)
@@ -222,7 +223,7 @@ def test_tiff_rgb_matches_pillow(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(19, 27), (19, 27, 1), (19, 27, 3), (19, 27, 7)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 def test_npy_round_trip(tmp_path, shape, dtype):
     image = random_image(shape, dtype)
     write(tmp_path / "a.npy", image)
@@ -557,7 +558,7 @@ def test_gray_on_16_bit_and_float(tmp_path):
 
 
 def test_gray_refuses_many_channels(tmp_path):
-    write(tmp_path / "five.tif", np.zeros((4, 4, 5), np.uint8))
+    write(tmp_path / "five.tif", np.zeros((6, 6, 5), np.uint8))
     with pytest.raises(ImageReadError, match="cannot convert a 5-channel image to gray"):
         read(tmp_path / "five.tif", gray=True)
 
@@ -571,6 +572,88 @@ def valid_png(rgb=True) -> bytes:
     buffer = stdio.BytesIO()
     Image.fromarray(photo(3 if rgb else 1)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
+    """`png` with a chunk inserted right after IHDR (CRC correct)."""
+    return png[:33] + png_chunk(kind, data) + png[33:]
+
+
+def harmless_pngs(folder) -> dict[str, Path]:
+    """PNGs whose ancillary chunks make libpng print a warning, with correct pixels."""
+    from PIL import ImageCms
+
+    rgb = photo(3, size=(20, 30))
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    files = {}
+    # Pillow's convert("L") keeps the RGB profile of the colour image: libpng objects.
+    colour = Image.fromarray(rgb)
+    colour.info["icc_profile"] = icc
+    colour.convert("L").save(folder / "grey-rgb-profile.png")
+    files["grey-rgb-profile"] = folder / "grey-rgb-profile.png"
+    buffer = stdio.BytesIO()
+    colour.save(buffer, "png")
+    png = buffer.getvalue()
+    for name, kind, data in [
+        ("bad-srgb", b"sRGB", b"\x07"),
+        ("long-srgb", b"sRGB", b"\x00\x00"),
+        ("short-iccp", b"iCCP", b"x\x00\x00" + zlib.compress(b"not a profile")),
+        ("short-exif", b"eXIf", b"XX"),
+        ("bad-sbit", b"sBIT", b"\x00\x00\x00"),
+        ("zero-gamma", b"gAMA", bytes(4)),
+        ("zero-chrm", b"cHRM", bytes(32)),
+        ("empty-text", b"tEXt", b""),
+        ("short-ztxt", b"zTXt", b"k\x00\x00zz"),
+    ]:
+        (folder / f"{name}.png").write_bytes(with_chunk(png, kind, data))
+        files[name] = folder / f"{name}.png"
+    for sample in sorted(SAMPLES.glob("*.png")):
+        files[sample.stem] = sample
+    return files
+
+
+def test_harmless_png_chunks_print_nothing_and_pixels_equal_pillow(tmp_path, capfd):
+    # libpng writes its warnings to file descriptor 2 itself: they would break a progress bar.
+    files = harmless_pngs(tmp_path)
+    for name, path in files.items():
+        for gray in (False, True):
+            got = read(path, gray=gray)
+            with Image.open(path) as image:
+                mode = "L" if image.mode in ("L", "I;16") else "RGB"
+            expected = pil_array(path, mode)
+            if gray and mode == "RGB":
+                expected = imgrad.gray(expected)
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+        err = capfd.readouterr().err
+        assert "libpng" not in err, (name, err)
+
+
+def test_chunks_that_change_pixels_are_kept(tmp_path, capfd):
+    # Palette with transparency, 16-bit, grey + alpha, interlaced, 1-bit: each read as Pillow
+    # reads it, with a harmless chunk added that is taken out before decoding.
+    rng = np.random.default_rng(5)
+    cases = {
+        "palette-trns": Image.fromarray(photo(3, (17, 23))).quantize(16),
+        "grey16": Image.fromarray(rng.integers(0, 65536, (9, 7)).astype(np.uint16)),
+        "grey-alpha": Image.fromarray(photo(1, (12, 9))).convert("LA"),
+        "bits1": Image.fromarray(photo(1, (13, 11))).convert("1"),
+        "rgba-interlaced": Image.fromarray(photo(4, (19, 14))),
+    }
+    for name, image in cases.items():
+        buffer = stdio.BytesIO()
+        options = {"interlace": True} if "interlaced" in name else {}
+        if name == "palette-trns":
+            options["transparency"] = 3
+        image.save(buffer, "png", **options)
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(with_chunk(buffer.getvalue(), b"sRGB", b"\x09"))
+        got = read(path)
+        modes = {"palette-trns": "RGBA", "grey-alpha": "RGBA", "bits1": "L"}
+        expected = pil_array(path, modes.get(name))
+        if name == "bits1":
+            expected = expected.astype(np.uint8)
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert "libpng" not in capfd.readouterr().err
 
 
 def valid_jpeg() -> bytes:
@@ -637,6 +720,11 @@ BAD_FILES = {
         "corrupt PNG data (CRC mismatch in the IDAT chunk",
     ),
     "png header only": ("head.png", valid_png()[:20], "corrupt PNG header"),
+    "png bad crc after harmless chunks": (
+        "crc.png",
+        corrupt_idat(with_chunk(with_chunk(valid_png(), b"tEXt", b"a\x00b"), b"gAMA", bytes(4))),
+        "corrupt PNG data (CRC mismatch in the IDAT chunk at byte 64)",
+    ),
     "truncated jpeg": (
         "cut.jpg",
         JPEG[: len(JPEG) // 2],
@@ -648,10 +736,10 @@ BAD_FILES = {
     "truncated webp": ("cut.webp", encoded(".webp", photo(3))[:300], "truncated WebP data"),
     "cut webp header": ("cut.webp", encoded(".webp", photo(3))[:20], "truncated WebP data"),
     "truncated tiff": ("cut.tif", tiff_bytes(photo(3))[:3000], "truncated TIFF data"),
-    "tiff int16": (
-        "i16.tif",
-        tiff_bytes(np.zeros((4, 4), np.int16)),
-        "unsupported TIFF sample type int16",
+    "tiff int32": (
+        "i32.tif",
+        tiff_bytes(np.zeros((4, 4), np.int32)),
+        "unsupported TIFF sample type int32",
     ),
     "npy object": (
         "obj.npy",
@@ -859,9 +947,11 @@ WRITE_ERRORS = [
     ("f.webp", np.zeros((4, 4, 3), np.float32), {}, ValueError, "write TIFF or NPY"),
     ("u.jpg", np.zeros((4, 4), np.uint16), {}, ValueError, "PNG, TIFF or NPY"),
     ("u.bmp", np.zeros((4, 4), np.uint16), {}, ValueError, "of dtype uint8 for BMP"),
+    ("s.png", np.zeros((4, 4), np.int16), {}, ValueError, "signed int16 images can be written"),
+    ("s.jpg", np.zeros((4, 4), np.int16), {}, ValueError, "exactly as TIFF or NPY"),
     ("u.webp", np.zeros((4, 4), np.uint16), {}, ValueError, "of dtype uint8 for WebP"),
     ("c.png", np.zeros((4, 4, 2), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
-    ("c.png", np.zeros((4, 4, 5), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
+    ("c.png", np.zeros((6, 6, 5), np.uint8), {}, ValueError, "C in {1, 3, 4} for PNG"),
     ("c.jpg", np.zeros((4, 4, 4), np.uint8), {}, ValueError, "C in {1, 3} for JPEG"),
     ("c.bmp", np.zeros((4, 4, 4), np.uint8), {}, ValueError, "C in {1, 3} for BMP"),
     ("c.webp", np.zeros((4, 4, 2), np.uint8), {}, ValueError, "C in {1, 3, 4} for WebP"),

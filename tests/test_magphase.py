@@ -70,6 +70,12 @@ def test_magnitude_of_integer_and_multichannel_planes():
     np.testing.assert_array_equal(m, [[5, 0], [13, 17]])
     stack = np.stack([gx, gx], axis=-1).astype(np.float32)
     assert imgrad.magnitude(stack, stack).shape == (2, 2, 2)
+    gx = np.array([[-3, 0], [-32768, 32767]], np.int16)
+    gy = np.array([[3, 0], [32767, -32768]], np.int16)
+    polar = imgrad.polar(gx, gy, degrees=True)
+    assert polar.magnitude.dtype == polar.phase.dtype == np.float32
+    np.testing.assert_allclose(polar.magnitude, np.hypot(gx, gy.astype(float)), rtol=1e-7)
+    np.testing.assert_allclose(polar.phase, [[135, 0], [135, 315]], atol=0.02)
 
 
 # --- phase ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import imgrad
 from imgrad import _morph_strips, morphology
 
 SAMPLES = Path(__file__).parent.parent / "samples"
-DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 KINDS = ("basic", "internal", "external")
 BORDERS = ("ignore", "reflect101", "reflect", "replicate", "constant", "wrap")
 # imgrad's border names (OpenCV's meaning) -> np.pad modes.
@@ -79,11 +79,18 @@ def ref_morph(image, fp, op, border="ignore", cval=0.0, iterations=1):
     return out
 
 
+def gradient_dtype(dtype):
+    """The dtype of a gradient: the image's, but uint16 for int16 (differences of int16
+    range over 0..65535)."""
+    return np.dtype(np.uint16 if dtype == np.int16 else dtype)
+
+
 def clipped_difference(a, b):
-    """a - b, clipped at 0 (and at the integer maximum), in a's dtype."""
+    """a - b, clipped at 0 (and at the integer maximum), in a gradient's dtype."""
     if np.issubdtype(a.dtype, np.integer):
         diff = a.astype(np.int64) - b.astype(np.int64)
-        return np.clip(diff, 0, np.iinfo(a.dtype).max).astype(a.dtype)
+        dtype = gradient_dtype(a.dtype)
+        return np.clip(diff, 0, np.iinfo(dtype).max).astype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # -inf - x where nothing took part
         return np.maximum(np.subtract(a, b), 0)
 
@@ -110,7 +117,8 @@ def ref_gradient(image, kind, fp, **kw):
 def random_image(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True, dtype=dtype)
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
     return rng.standard_normal(shape).astype(dtype) * 50
 
 
@@ -246,6 +254,48 @@ def test_footprint_arrays_equal_opencv_dilate_and_erode(name, dtype):
         np.testing.assert_array_equal(got, ref_gradient(image, kind, fp), err_msg=kind)
 
 
+@pytest.mark.parametrize("name", ["3x3-L", "2x2", "2x3"])
+@pytest.mark.parametrize("border", ["ignore", "replicate"])
+def test_footprint_arrays_are_used_as_opencv_does_not_reflected(name, border):
+    # The convention of the docstring: out[y, x] = max (min) of image[y + i - h // 2,
+    # x + j - w // 2] over the footprint's (i, j); even sizes too.
+    fp = FOOTPRINT_ARRAYS[name]
+    h, w = fp.shape
+    image = random_image((19, 23), np.uint8, seed=23)
+    cv_kw = {} if border == "ignore" else {"borderType": cv2.BORDER_REPLICATE}
+    dilated, eroded = cv2.dilate(image, fp, **cv_kw), cv2.erode(image, fp, **cv_kw)
+    np.testing.assert_array_equal(morphology.dilate(image, fp, 1, border), dilated)
+    np.testing.assert_array_equal(morphology.erode(image, fp, 1, border), eroded)
+    for kind in KINDS:
+        np.testing.assert_array_equal(
+            imgrad.morph_gradient(image, kind, footprint=fp, border=border),
+            opencv_gradients(image, dilated, eroded)[kind],
+        )
+    if border == "ignore":  # a bright pixel spreads where the footprint, anchored, reads it
+        dot = np.zeros((7, 7), np.uint8)
+        dot[3, 3] = 9
+        spread = np.zeros_like(dot)
+        for i, j in zip(*np.nonzero(fp), strict=True):
+            spread[3 - i + h // 2, 3 - j + w // 2] = 9
+        np.testing.assert_array_equal(morphology.dilate(dot, fp), spread)
+        return
+    # scipy.ndimage reflects the footprint for dilation (and, for even sizes, anchors the
+    # reflected one at ((h - 1) // 2, (w - 1) // 2)); its erosion is the same as here.
+    mode = {"footprint": fp.astype(bool), "mode": "nearest"}
+    np.testing.assert_array_equal(ndi.grey_erosion(image, **mode), eroded)
+    reflected = np.ascontiguousarray(fp[::-1, ::-1])
+    if h % 2 and w % 2:
+        np.testing.assert_array_equal(
+            ndi.grey_dilation(image, **mode), morphology.dilate(image, reflected, 1, border)
+        )
+    else:
+        assert not np.array_equal(ndi.grey_dilation(image, **mode), dilated)
+    np.testing.assert_array_equal(
+        ndi.grey_dilation(image, **mode),
+        cv2.dilate(image, reflected, anchor=((w - 1) // 2, (h - 1) // 2), **cv_kw),
+    )
+
+
 def test_footprint_array_ignores_size_and_is_returned_as_uint8():
     fp = np.array([[True, False], [True, True]])
     got = imgrad.footprint(fp)
@@ -271,9 +321,54 @@ def test_every_dtype_kind_and_border_equals_reference(dtype, kind, border):
     got = imgrad.morph_gradient(
         image, kind, footprint="ellipse", size=(5, 3), border=border, cval=cval
     )
-    assert got.dtype == image.dtype
+    assert got.dtype == gradient_dtype(image.dtype)
     assert got.shape == image.shape
     np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border, cval=cval))
+
+
+@pytest.mark.parametrize("border", sorted(NDI_MODE))
+def test_int16_gradients_are_uint16_exact_and_never_saturated(border):
+    # A CT scan: differences of int16 range over 0..65535, which int16 cannot hold.
+    image = random_image((41, 37), np.int16, seed=21)
+    image[0, :3] = [-32768, 32767, -32768]  # the whole range inside one footprint
+    fp = diamond(2).astype(bool)
+    mode = {"mode": NDI_MODE[border], "cval": -1000.0}
+    dilated = ndi.grey_dilation(image, footprint=fp, **mode).astype(np.int32)
+    eroded = ndi.grey_erosion(image, footprint=fp, **mode).astype(np.int32)
+    expected = {
+        "basic": dilated - eroded,
+        "internal": image.astype(np.int32) - eroded,
+        "external": dilated - image.astype(np.int32),
+    }
+    kw = {"footprint": "diamond", "size": 5, "border": border, "cval": -1000.0}
+    for kind in KINDS:
+        got = imgrad.morph_gradient(image, kind, **kw)
+        assert got.dtype == np.uint16, kind
+        np.testing.assert_array_equal(got.astype(np.int32), expected[kind], err_msg=kind)
+    assert imgrad.morph_gradient(image, **kw).max() == 65535
+    # Dilation and erosion themselves are exact in int16.
+    fp = fp.astype(np.uint8)
+    for helper, reference in ((morphology.dilate, dilated), (morphology.erode, eroded)):
+        result = helper(image, fp, 1, border, -1000.0)
+        assert result.dtype == np.int16
+        np.testing.assert_array_equal(result, reference)
+
+
+def test_int16_gradients_write_into_uint16_buffers_and_pipelines():
+    image = random_image((300, 64, 3), np.int16, seed=22)
+    buffer = np.empty(image.shape, np.uint16)
+    assert imgrad.morph_gradient(image, "internal", out=buffer) is buffer
+    with pytest.raises(ValueError, match="dtype uint16"):
+        imgrad.morph_gradient(image, out=np.empty(image.shape, np.int16))
+    pipe = imgrad.Pipeline.parse("morph kind=external footprint=ellipse size=7 | sobel")
+    from imgrad.execute import run_fused, run_reference
+
+    fused, reference = run_fused(pipe, image, rows=16, workers=2), run_reference(pipe, image)
+    for name in reference:
+        np.testing.assert_array_equal(fused[name], reference[name])
+    planes = imgrad.Pipeline.parse("morph").map(np.stack([image[:40], image[40:80]]))
+    assert planes["morph"].dtype == np.uint16
+    np.testing.assert_array_equal(planes["morph"][1], imgrad.morph_gradient(image[40:80]))
 
 
 @pytest.mark.parametrize("border", sorted(NDI_MODE))
@@ -321,7 +416,7 @@ def test_channels_are_processed_independently(channels, dtype):
         kw = {"footprint": "cross", "size": 3, "border": border}
         got = imgrad.morph_gradient(image, kind, **kw)
         assert got.shape == image.shape
-        assert got.dtype == image.dtype
+        assert got.dtype == gradient_dtype(image.dtype)
         fp = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
         np.testing.assert_array_equal(got, ref_gradient(image, kind, fp, border=border))
         for c in range(channels):
@@ -393,7 +488,7 @@ def test_non_contiguous_views_work():
 
 # --- properties -----------------------------------------------------------------------------
 
-images = st.sampled_from([np.uint8, np.uint16]).flatmap(
+images = st.sampled_from([np.uint8, np.uint16, np.int16]).flatmap(
     lambda dtype: arrays(dtype, st.tuples(st.integers(1, 12), st.integers(1, 12)))
 )
 centred_footprints = st.sampled_from(["rect", "ellipse", "cross", "diamond"])
@@ -424,7 +519,7 @@ def test_basic_is_internal_plus_external(image, shape, size, border, iterations)
     internal = imgrad.morph_gradient(image, "internal", **kw).astype(np.int64)
     external = imgrad.morph_gradient(image, "external", **kw).astype(np.int64)
     np.testing.assert_array_equal(basic, internal + external)
-    assert (internal <= image).all()
+    assert (internal <= image.astype(np.int64) - np.iinfo(image.dtype).min).all()
     assert (external <= np.iinfo(image.dtype).max - image.astype(np.int64)).all()
 
 
@@ -792,7 +887,8 @@ def test_strips_equal_opencv_and_the_definition(case):
         workers=case["workers"],
         **kw,
     )
-    assert got.shape == image.shape and got.dtype == image.dtype
+    dtype = image.dtype if operation in ("dilate", "erode") else gradient_dtype(image.dtype)
+    assert got.shape == image.shape and got.dtype == dtype
     np.testing.assert_array_equal(got, cv_reference(image, operation, fp, **kw))
     if operation in KINDS:
         np.testing.assert_array_equal(got, ref_gradient(image, operation, fp, **kw))
@@ -812,6 +908,7 @@ def _photo_planes():
     for name, image in (("gray", gray), ("rgb", rgb)):
         yield f"{name}-uint8", image
         yield f"{name}-uint16", image.astype(np.uint16) * 257
+        yield f"{name}-int16", (image.astype(np.int32) * 257 - 32768).astype(np.int16)
         yield f"{name}-float32", image.astype(np.float32) / 255
         yield f"{name}-float64", image.astype(np.float64) / 255 - 0.5
 
@@ -887,17 +984,21 @@ def two_threads():
 def test_large_footprints_on_a_photo_take_chords_and_equal_opencv(shape, dtype, two_threads):
     camera = read_sample("camera.png")
     image = camera.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    if dtype == np.int16:
+        image = (camera.astype(np.int32) * 257 - 32768).astype(np.int16)
     fp = imgrad.footprint(shape, 61 if shape == "cross" else 31)
     # What this test is about: the public function takes the chord path here.
     assert _morph_strips._use_chords(fp, image, 2)
-    expected = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, fp)
+    eroded, dilated = cv2.erode(image, fp), cv2.dilate(image, fp)
+    expected = clipped_difference(dilated, eroded)  # MORPH_GRADIENT, in uint16 for int16
     got = imgrad.morph_gradient(image, footprint=fp)
     np.testing.assert_array_equal(got, expected)
-    eroded, dilated = cv2.erode(image, fp), cv2.dilate(image, fp)
+    if dtype != np.int16:
+        np.testing.assert_array_equal(got, cv2.morphologyEx(image, cv2.MORPH_GRADIENT, fp))
     np.testing.assert_array_equal(
         imgrad.morph_gradient(image, "internal", footprint=fp), clipped_difference(image, eroded)
     )
-    buffer = np.empty_like(image)
+    buffer = np.empty(image.shape, gradient_dtype(image.dtype))
     got = imgrad.morph_gradient(
         image, "external", footprint=shape, size=fp.shape[::-1], out=buffer
     )
@@ -953,6 +1054,57 @@ def test_images_with_nan_give_what_opencv_gives(dtype, size):
         "dilate", image, image, image, fp, "chords", "ignore", 0.0, 16, 2, False
     )
     assert not np.array_equal(chords, dilated, equal_nan=True)
+
+
+def _covered(image, fp):
+    """Per pixel, the image values its footprint covers (inside the image, NaN aside) as
+    a masked stack, and whether a NaN is among them."""
+    fp = np.asarray(fp).astype(bool)
+    (h, w), (height, width) = fp.shape, image.shape
+    widths = [(h // 2, h - 1 - h // 2), (w // 2, w - 1 - w // 2)]
+    values = np.pad(image, widths)
+    inside = np.pad(np.ones(image.shape, bool), widths)
+    offsets = list(zip(*np.nonzero(fp), strict=True))
+    windows = np.stack([values[i : i + height, j : j + width] for i, j in offsets])
+    taken = np.stack([inside[i : i + height, j : j + width] for i, j in offsets])
+    nan = np.isnan(windows) & taken
+    return np.ma.masked_array(windows, ~taken | nan), nan.any(axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fp_name", ["rect3", "ellipse5", "ellipse31", "3x3-L", "2x2", "1x4"])
+def test_nan_follows_opencv_and_neither_spreads_nor_is_skipped(dtype, fp_name):
+    # What the docstring of morph_gradient says of NaN, checked.
+    named = {"rect3": ("rect", 3), "ellipse5": ("ellipse", 5), "ellipse31": ("ellipse", 31)}
+    fp = imgrad.footprint(*named[fp_name]) if fp_name in named else FOOTPRINT_ARRAYS[fp_name]
+    rng = np.random.default_rng(24)
+    image = (rng.standard_normal((90, 110)) * 10).astype(dtype)
+    image[rng.random(image.shape) < 0.01] = np.nan
+    covered, near_nan = _covered(image, fp)
+    for kind, op in (("external", cv2.dilate), ("internal", cv2.erode)):
+        result = op(image, np.asarray(fp, np.uint8))
+        got = imgrad.morph_gradient(image, kind, footprint=fp)
+        np.testing.assert_array_equal(got, opencv_gradients(image, result, result)[kind])
+        assert np.isnan(got[np.isnan(image)]).all()  # the image itself is subtracted
+        low, high = np.ma.min(covered, axis=0), np.ma.max(covered, axis=0)
+        # Exact where the footprint covers no NaN.
+        exact = high if op is cv2.dilate else low
+        np.testing.assert_array_equal(result[~near_nan], exact[~near_nan])
+        # Where it covers one: NaN at a few pixels, not over the footprint ...
+        nan_out = np.isnan(result)
+        assert nan_out.sum() <= 2 * np.isnan(image).sum()
+        assert nan_out.sum() < near_nan.sum() / 2 or fp.sum() < 4
+        # ... elsewhere one of the values the footprint covers, or at the image's edge the
+        # value OpenCV puts outside (the lowest float for a dilation, the highest for an
+        # erosion).
+        finite = near_nan & ~nan_out
+        outside = np.finfo(dtype).min if op is cv2.dilate else np.finfo(dtype).max
+        edge = result == outside
+        r = morphology.reach(np.asarray(fp))
+        assert not edge[r : image.shape[0] - r, r : image.shape[1] - r].any()
+        finite &= ~edge
+        assert np.isin(result[finite], image[~np.isnan(image)]).all()
+        assert (low[finite] <= result[finite]).all() and (result[finite] <= high[finite]).all()
 
 
 @pytest.mark.parametrize("method", METHODS)

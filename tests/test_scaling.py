@@ -35,6 +35,18 @@ def test_constant_nan_and_integer_inputs():
     np.testing.assert_array_equal(imgrad.scale(np.array([[10, 20]], np.uint8)), [[0, 255]])
 
 
+def test_int16_planes_scale_to_8_and_16_bits():
+    image = np.array([[-32768, -1000, 0, 1000, 32767]], np.int16)
+    f = image.astype(np.float64)
+    np.testing.assert_array_equal(
+        imgrad.scale(image), np.rint((f + 32768) / 65535 * 255).astype(np.uint8)
+    )
+    np.testing.assert_array_equal(imgrad.scale(image, dtype="uint16"), f + 32768)
+    np.testing.assert_array_equal(imgrad.scale(image, method="clip"), [[0, 0, 0, 255, 255]])
+    hounsfield = imgrad.scale(image, method="range", low=-1000, high=1000, dtype="uint16")
+    np.testing.assert_array_equal(hounsfield, [[0, 0, 32768, 65535, 65535]])
+
+
 def test_input_not_modified(camera):
     image = camera.astype(np.float32)
     before = image.copy()
@@ -59,14 +71,15 @@ def test_bad_parameters(kwargs, words):
 
 
 @pytest.mark.parametrize("method", ["minmax", "clip", "range"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 def test_scaling_a_plane_in_place_gives_the_same_bits(method, dtype):
     """The batch runner scales planes it owns in place (scale_owned)."""
     from imgrad.scaling import scale_owned
 
     rng = np.random.default_rng(7)
-    if np.dtype(dtype).kind == "u":
-        image = rng.integers(0, np.iinfo(dtype).max, (40, 30), endpoint=True).astype(dtype)
+    if np.dtype(dtype).kind in "ui":
+        info = np.iinfo(dtype)
+        image = rng.integers(info.min, info.max, (40, 30), endpoint=True).astype(dtype)
     else:
         image = (rng.standard_normal((40, 30)) * 80).astype(dtype)
         image[3, 4], image[5, 6] = np.nan, np.inf

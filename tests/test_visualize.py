@@ -557,6 +557,11 @@ def test_preview_of_other_dtypes_and_rgba(astronaut):
     assert np.abs(original - stretched).max() <= 1  # floats stretched min..max
     rgba = np.concatenate([crop, np.full((*crop.shape[:2], 1), 255, np.uint8)], axis=2)
     np.testing.assert_array_equal(preview(rgba), preview(crop))  # alpha dropped
+    ct = (crop[..., 0].astype(np.int32) * 8 - 1024).astype(np.int16)  # a CT slice
+    montage = preview(ct)
+    original = cell(montage, 0, layout(montage, 50, 60)[1], 50, 60)[1]
+    stretched = np.rint((ct - ct.min()) / (float(ct.max()) - ct.min()) * 255)
+    assert np.abs(original[..., 0] - stretched).max() <= 1  # int16 stretched min..max
 
 
 def test_preview_is_deterministic_and_leaves_input_alone(astronaut):
