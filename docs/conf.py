@@ -41,6 +41,8 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**
 templates_path = ["_templates"]
 default_role = "py:obj"
 highlight_language = "text"  # code without a language is shown as typed
+# Option names and quotes are shown as typed: "--tile", not an en dash and curly quotes.
+smartquotes = False
 nitpicky = False
 
 # --- API reference ---------------------------------------------------------------------
@@ -63,7 +65,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "imgrad_docs.GalleryOrder",
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,

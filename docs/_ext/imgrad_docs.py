@@ -25,12 +25,20 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
 _INLINE_MARKUP = re.compile(r"([\\*`|_])")
+#: The gallery's order: from one operator to a whole folder.
+GALLERY_ORDER = (
+    "plot_sobel.py",
+    "plot_magnitude_phase.py",
+    "plot_morphology.py",
+    "plot_pipelines.py",
+    "plot_batch.py",
+)
 USAGE_WIDTH = 88
 
 
 def _text(value: str) -> str:
-    """Plain text as reStructuredText: inline-markup characters escaped."""
-    return _INLINE_MARKUP.sub(r"\\\1", value)
+    """Plain text as reStructuredText: inline markup escaped, addresses not made links."""
+    return _INLINE_MARKUP.sub(r"\\\1", value).replace("://", "\\://")
 
 
 def _literal(value: str) -> str:
@@ -104,7 +112,8 @@ def _option_lines(parser: argparse.ArgumentParser) -> Iterator[str]:
         actions = [
             a
             for a in group._group_actions
-            if a.help is not argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)
+            if a.help is not argparse.SUPPRESS
+            and not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
         ]
         if not actions:
             continue
@@ -208,6 +217,18 @@ class StepReference(_Generated):
                 yield f"     - {_text(param['allowed'])}"
                 yield f"     - {_text(param['doc'])}"
             yield ""
+
+
+class GalleryOrder:
+    """sphinx-gallery's ``within_subsection_order``: the examples in GALLERY_ORDER."""
+
+    def __init__(self, src_dir: str) -> None:
+        self.src_dir = src_dir
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        name = filename.rsplit("/", 1)[-1]
+        rank = GALLERY_ORDER.index(name) if name in GALLERY_ORDER else len(GALLERY_ORDER)
+        return rank, name
 
 
 def setup(app):
