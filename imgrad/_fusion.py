@@ -11,11 +11,11 @@ same bits:
   integers converted.
 - For such integers, ``gx² + gy² < 2**24`` is exact in float32 whatever the
   order of operations (fused multiply-add or not), so any correctly rounded
-  square root gives the reference magnitude's bits. ``cv2.cartToPolar``
-  computes magnitude and angle in one pass; its angle is ``cv2.phase``'s.
-  The magnitude alone takes three OpenCV passes (:func:`exact_magnitude`).
-  (``cv2.magnitude`` is not used: it is not correctly rounded.) The tests
-  check both claims on every pair of values, at every memory alignment.
+  square root gives the reference magnitude's bits: three OpenCV passes
+  (:func:`exact_magnitude`). Neither ``cv2.magnitude`` nor
+  ``cv2.cartToPolar``'s magnitude is used: they are not correctly rounded on
+  every OpenCV version (``cartToPolar``'s is on 5.x, not on 4.8). The tests
+  check the claim on every pair of values, at every memory alignment.
 
 The fused kernel also computes only the rows the strip needs, so its
 results go straight into the output arrays: the derivative planes exist
@@ -100,7 +100,7 @@ class SobelThen:
         self.normalize = derivative.values["normalize"]
         self.then = then
         self.values = then.operator_values()
-        self.cart_to_polar = isinstance(then, ops.Polar) and (
+        self.polar_l2 = isinstance(then, ops.Polar) and (
             self.values["norm"] == "l2" and not self.values["precise"]
         )
 
@@ -120,8 +120,9 @@ class SobelThen:
             out = tuple(np.empty((rows, *band.shape[1:]), np.float32) for _ in range(count))
         flat = [o.reshape(gx.shape) for o in out]  # pointwise from here on
         v = self.values
-        if self.cart_to_polar:
-            opencv_angle(gx, gy, flat[1], v["degrees"], magnitude=flat[0])
+        if self.polar_l2:
+            exact_magnitude(gx, gy, flat[0])
+            opencv_angle(gx, gy, flat[1], v["degrees"], tiny=False)
             if v["convention"] != "image" or v["wrap"] != "full":
                 # (OpenCV's [0, period] is already [0, period) for these values:
                 # no angle rounds up to a full turn; the tests check every pair.)

@@ -15,6 +15,7 @@ import functools
 import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,6 +41,11 @@ def _subtract(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np
     with np.errstate(over="ignore"):
         out = np.subtract(a, b, out=out)
     return np.maximum(out, 0, out=out)
+
+
+def _with_errstate(settings: dict[str, str], work: Callable[[], None]) -> None:
+    with np.errstate(**settings):
+        work()
 
 
 # --- strips ----------------------------------------------------------------------------
@@ -255,8 +261,12 @@ def _in_strips(task, height: int, rows: int, workers: int) -> None:
                 ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="imgrad-morph")
             )
         pool = _pools[0]
-    # Each helper runs in a copy of the caller's context (np.errstate, for one).
-    helpers = [pool.submit(contextvars.copy_context().run, work) for _ in range(workers - 1)]
+    # Each helper runs in a copy of the caller's context and floating-point error
+    # settings (np.errstate: a context variable from NumPy 2, thread-local before).
+    helpers = [
+        pool.submit(contextvars.copy_context().run, _with_errstate, np.geterr(), work)
+        for _ in range(workers - 1)
+    ]
     try:
         work()
     finally:

@@ -163,8 +163,8 @@ def sobel(
     >>> import numpy as np, imgrad
     >>> ramp = np.tile(np.arange(6, dtype=np.uint8), (5, 1))
     >>> g = imgrad.sobel(ramp)
-    >>> g.gx[2, 2], g.gy[2, 2]
-    (np.float32(8.0), np.float32(0.0))
+    >>> float(g.gx[2, 2]), float(g.gy[2, 2])
+    (8.0, 0.0)
     """
     ksize = KSIZE.check(ksize, "sobel")
     if ksize == 3 and _spatial_gradient_applies(image, border):

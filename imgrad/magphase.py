@@ -265,10 +265,18 @@ def opencv_angle(
     gy: np.ndarray,
     angle: np.ndarray,
     degrees: bool,
-    magnitude: np.ndarray | None = None,
+    *,
+    tiny: bool = True,
 ) -> None:
-    """``cv2.phase`` into `angle` (``cv2.cartToPolar`` when `magnitude` is given),
-    with bits that do not depend on the arrays' size or layout.
+    """``cv2.phase`` into `angle`, with bits that do not depend on the arrays'
+    size or layout.
+
+    OpenCV's arctangent divides by ``|g| + DBL_EPSILON``, so its error grows
+    past 2e-4 rad where both ``|gx|`` and ``|gy|`` are below ~1e-11, and it
+    computes in float32, so float64 values past 3.4e38 become NaN. Such
+    pixels (both below :data:`TINY` and not both zero, or one beyond
+    :data:`HUGE`) get float64 ``arctan2``; ``tiny=False`` skips that pass
+    for callers whose derivatives are known to lie between (integer images).
 
     OpenCV runs its arctangent on vectors of elements, then the last few
     elements one by one in scalar code that rounds some angles differently;
@@ -277,7 +285,7 @@ def opencv_angle(
     multiples of ``LANES`` and the rest zero-padded to ``LANES``. All arrays
     are C-contiguous and of one shape and dtype.
     """
-    flat = [p.reshape(1, -1) for p in (gx, gy, angle, magnitude) if p is not None]
+    flat = [p.reshape(1, -1) for p in (gx, gy, angle)]
     size = flat[0].shape[1]
     bulk = size - size % LANES
     if bulk:
@@ -289,20 +297,56 @@ def opencv_angle(
         _opencv_angle(*padded, degrees=degrees)
         for source, target in zip(padded[2:], flat[2:], strict=True):
             target[:, bulk:] = source[:, : size - bulk]
+    if tiny and gx.dtype.kind == "f":
+        _precise_where_needed(flat[0], flat[1], flat[2], degrees)
 
 
-def _opencv_angle(x, y, angle, magnitude=None, *, degrees):
-    if magnitude is None:
-        cv2.phase(x, y, angle=angle, angleInDegrees=bool(degrees))
-    else:
-        cv2.cartToPolar(x, y, magnitude=magnitude, angle=angle, angleInDegrees=bool(degrees))
+#: Below this, in both |gx| and |gy|, the fast arctangent is replaced by arctan2.
+TINY = 2.0**-32
+#: Above this, in |gx| or |gy| of float64 planes, too: OpenCV computes in float32.
+HUGE = 2.0**100
+#: Elements checked at a time, so the masks stay in cache.
+_CHUNK = 1 << 16
+
+
+def _precise_where_needed(
+    gx: np.ndarray, gy: np.ndarray, angle: np.ndarray, degrees: bool
+) -> None:
+    """OpenCV's angle in [0, period] recomputed with float64 ``arctan2`` where the
+    gradient is tiny but not zero, or (float64) beyond float32's reach.
+    `gx`, `gy`, `angle` are (1, N) views; the usual case costs one fast pass."""
+    wide = gx.dtype == np.float64
+    for start in range(0, gx.shape[1], _CHUNK):
+        x, y = gx[:, start : start + _CHUNK], gy[:, start : start + _CHUNK]
+        redo = cv2.inRange(x, -TINY, TINY)
+        if cv2.countNonZero(redo):
+            cv2.bitwise_and(redo, cv2.inRange(y, -TINY, TINY), dst=redo)
+            # not both zero: there OpenCV's 0 is right
+            nonzero = cv2.bitwise_or(cv2.compare(x, 0, cv2.CMP_NE), cv2.compare(y, 0, cv2.CMP_NE))
+            cv2.bitwise_and(redo, nonzero, dst=redo)
+        if wide:
+            inside = cv2.bitwise_and(cv2.inRange(x, -HUGE, HUGE), cv2.inRange(y, -HUGE, HUGE))
+            cv2.bitwise_or(redo, cv2.bitwise_not(inside), dst=redo)
+        where = np.flatnonzero(redo)
+        if where.size:
+            wx, wy = x[0, where].astype(np.float64), y[0, where].astype(np.float64)
+            exact = np.mod(np.arctan2(wy, wx), 2 * np.pi)
+            angle[0, start + where] = np.degrees(exact) if degrees else exact
+
+
+def _opencv_angle(x, y, angle, *, degrees):
+    cv2.phase(x, y, angle=angle, angleInDegrees=bool(degrees))
 
 
 def finish_angle(angle: np.ndarray, degrees: bool, convention: str, wrap: str) -> np.ndarray:
-    """OpenCV's angle ``[0, period]`` (``cv2.phase``, ``cv2.cartToPolar``) to the
+    """OpenCV's angle ``[0, period]`` (``cv2.phase``) to the
     asked convention and wrap, in place; returns `angle`."""
     period = 360.0 if degrees else 2 * np.pi
     if convention == "math":  # 0 becomes a full turn, folded back to 0 below
+        # OpenCV computes in float32 and may return float32(2 pi) > 2 pi for float64
+        # input; capped at the period, the difference can never be negative.
+        view = cv_view(angle)
+        cv2.threshold(view, float(angle.dtype.type(period)), 0, cv2.THRESH_TRUNC, dst=view)
         np.subtract(angle.dtype.type(period), angle, out=angle)
     if wrap != "full":
         _rewrap(angle, period, wrap)

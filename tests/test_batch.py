@@ -48,7 +48,11 @@ def _manifest(out):
 
 def _png(path):
     with Image.open(path) as image:
-        return np.asarray(image)
+        pixels = np.asarray(image)
+        if image.mode == "I":  # Pillow before 10.4 opens 16-bit grey PNGs as 32-bit
+            assert pixels.min() >= 0 and pixels.max() <= 65535
+            return pixels.astype(np.uint16)
+        return pixels
 
 
 def _files(root):

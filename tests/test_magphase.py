@@ -236,3 +236,55 @@ def test_inputs_are_not_modified(planes):
         imgrad.polar(gx, gy, convention=convention, wrap=wrap, degrees=degrees, norm="max")
     np.testing.assert_array_equal(gx, planes[0])
     np.testing.assert_array_equal(gy, planes[1])
+
+
+# --- edge values: every result inside the documented interval ------------------------
+
+
+def _edge_values(dtype):
+    info = np.finfo(dtype)
+    magnitudes = [0.0, info.smallest_subnormal, info.tiny, 1e-300, 1e-45, 1e-13, 1e-6, 1.0]
+    magnitudes += [1e6, 1e30, float(info.max) / 4, float(info.max)]
+    values = sorted({dtype(s * m) for m in magnitudes for s in (1, -1)} | {dtype(-0.0)})
+    gx, gy = np.meshgrid(np.array(values, dtype), np.array(values, dtype))
+    return np.ascontiguousarray(gx), np.ascontiguousarray(gy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("convention", "wrap", "degrees"), OPTIONS)
+@pytest.mark.parametrize("precise", [False, True])
+def test_phase_stays_inside_its_interval_on_edge_values(dtype, convention, wrap, degrees, precise):
+    gx, gy = _edge_values(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        angle = imgrad.phase(
+            gx, gy, convention=convention, wrap=wrap, degrees=degrees, precise=precise
+        )
+    low, high = (dtype(v) for v in phase_range(degrees=degrees, wrap=wrap))
+    assert angle.dtype == dtype
+    if wrap == "signed":
+        assert np.all((angle > low) & (angle <= high))
+    else:
+        assert np.all((angle >= low) & (angle < high))
+    assert np.all(angle[(gx == 0) & (gy == 0)] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("convention", ["image", "math"])
+def test_angles_just_off_the_x_axis_stay_non_negative(dtype, convention):
+    gx = np.array([[1000.0, 1000.0, 1.0, 1e-30]], dtype)
+    gy = np.array([[-1e-6, 1e-6, -1e-9, -1e-40]], dtype)
+    for wrap in ("full", "half"):
+        angle = imgrad.phase(gx, gy, convention=convention, wrap=wrap)
+        assert np.all(angle >= 0), angle
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 1e-9, 1e-12, 1e-13, 1e-20, 1e-38])
+def test_fast_phase_keeps_its_bound_on_tiny_gradients(dtype, scale):
+    turns = np.linspace(0, 1, 721, endpoint=False)
+    gx = (np.cos(2 * np.pi * turns) * scale).astype(dtype)[np.newaxis]
+    gy = (np.sin(2 * np.pi * turns) * scale).astype(dtype)[np.newaxis]
+    fast = imgrad.phase(gx, gy).astype(np.float64)
+    exact = np.mod(np.arctan2(gy.astype(np.float64), gx.astype(np.float64)), 2 * np.pi)
+    error = np.abs(np.angle(np.exp(1j * (fast - exact))))
+    assert error.max() < 2e-4, error.max()
