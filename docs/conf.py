@@ -21,7 +21,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 
 project = "imgrad"
 author = "The imgrad developers"
-copyright = "the imgrad developers"  # noqa: A001 - Sphinx's name
+copyright = "the imgrad developers"
 version = release = imgrad.__version__
 
 extensions = [

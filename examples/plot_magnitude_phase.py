@@ -29,7 +29,7 @@ gx, gy = imgrad.sobel(gray, normalize=True)
 # edges and differ most on diagonal ones (l1 is √2 times l2 there).
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), layout="constrained")
-for ax, norm in zip(axes, ("l2", "l1", "max")):
+for ax, norm in zip(axes, ("l2", "l1", "max"), strict=True):
     plane = imgrad.magnitude(gx, gy, norm=norm)
     ax.imshow(plane, cmap="gray", vmin=0, vmax=float(np.percentile(plane, 99.5)))
     ax.set_title(f'norm="{norm}": max {plane.max():.0f}')
@@ -58,7 +58,7 @@ cases = [
     ("image", "half"),
 ]
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.8), layout="constrained")
-for ax, (convention, wrap) in zip(axes, cases):
+for ax, (convention, wrap) in zip(axes, cases, strict=True):
     angles = imgrad.phase(dx, dy, degrees=True, convention=convention, wrap=wrap)
     low, high = {"full": (0, 360), "signed": (-180, 180), "half": (0, 180)}[wrap]
     shown = ax.imshow(np.where(mask, angles, np.nan), cmap="twilight", vmin=low, vmax=high)

@@ -29,7 +29,7 @@ print(coins.shape, coins.dtype)
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), layout="constrained")
 axes[0].imshow(coins, cmap="gray")
 axes[0].set_title("coins.png")
-for ax, kind in zip(axes[1:], ("basic", "internal", "external")):
+for ax, kind in zip(axes[1:], ("basic", "internal", "external"), strict=True):
     edges = imgrad.morph_gradient(coins, kind, footprint="ellipse", size=5)
     ax.imshow(edges, cmap="magma")
     ax.set_title(f'kind="{kind}" ({edges.dtype})')
@@ -53,7 +53,7 @@ footprints = [
 ]
 crop = coins[20:140, 40:200]
 fig, axes = plt.subplots(2, 5, figsize=(14, 5.2), height_ratios=[1, 3], layout="constrained")
-for (top, bottom), (name, element) in zip(axes.T, footprints):
+for (top, bottom), (name, element) in zip(axes.T, footprints, strict=True):
     top.imshow(np.pad(element, 1), cmap="gray_r", vmin=0, vmax=1)
     top.set_title(name)
     bottom.imshow(imgrad.morph_gradient(crop, footprint=element), cmap="magma")

@@ -19,7 +19,9 @@ from imgrad import Pipeline, ops
 SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
 
 text = Pipeline.parse("gray | gaussian sigma=1 | sobel ksize=3 | polar degrees=true")
-objects = Pipeline([ops.Gray(), ops.Gaussian(sigma=1.0), ops.Sobel(ksize=3), ops.Polar(degrees=True)])
+objects = Pipeline(
+    [ops.Gray(), ops.Gaussian(sigma=1.0), ops.Sobel(ksize=3), ops.Polar(degrees=True)]
+)
 from_file = Pipeline.from_yaml(SAMPLES / "edges.yaml")
 assert text == objects == from_file
 print(from_file)  # the canonical text: defaults left out
@@ -38,7 +40,8 @@ assert all(np.array_equal(planes[k], text(image)[k]) for k in planes)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), layout="constrained")
 axes[0].imshow(image)
 axes[0].set_title("astronaut.png")
-axes[1].imshow(planes["magnitude"], cmap="gray", vmax=float(np.percentile(planes["magnitude"], 99)))
+top = float(np.percentile(planes["magnitude"], 99))
+axes[1].imshow(planes["magnitude"], cmap="gray", vmax=top)
 axes[1].set_title("magnitude")
 axes[2].imshow(imgrad.colorize(planes["magnitude"], planes["phase"], degrees=True))
 axes[2].set_title("colorize(magnitude, phase, degrees=True)")
@@ -69,7 +72,7 @@ assert two_scales == Pipeline.parse(str(two_scales))
 
 planes = two_scales(image)
 fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
-for ax, name in zip(axes, two_scales.outputs):
+for ax, name in zip(axes, two_scales.outputs, strict=True):
     ax.imshow(planes[name], cmap="gray", vmax=float(np.percentile(planes[name], 99)))
     ax.set_title(name)
     ax.set_axis_off()

@@ -63,7 +63,7 @@ for a in (ax, legend):
 # values are per-pixel slopes whatever the size.
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
-for ax, ksize in zip(axes, (3, 5, 7)):
+for ax, ksize in zip(axes, (3, 5, 7), strict=True):
     g = imgrad.sobel(gray, ksize=ksize, normalize=True)
     ax.imshow(imgrad.colorize(g))
     ax.set_title(f"ksize={ksize}, normalize=True")

@@ -55,8 +55,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return out
     missing = _missing_docs_extra()
     if missing:
-        pytest.skip(f"the docs extra is not installed (no {', '.join(missing)}): "
-                    'pip install -e ".[docs]"')
+        pytest.skip(
+            f'the docs extra is not installed (no {", ".join(missing)}): pip install -e ".[docs]"'
+        )
     started = time.monotonic()
     build = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "-q", "docs", str(out)],
@@ -245,8 +246,9 @@ def test_the_pictures_are_shown(looked_at, key):
 
 
 def test_the_gallery_page_shows_the_example_figures(looked_at):
-    figures = [i for i in looked_at["gallery-sobel"]["images"] if "sphx_glr_plot_sobel" in i["src"]]
-    assert len(figures) >= 3, looked_at["gallery-sobel"]["images"]
+    images = looked_at["gallery-sobel"]["images"]
+    figures = [image for image in images if "sphx_glr_plot_sobel" in image["src"]]
+    assert len(figures) >= 3, images
 
 
 def test_the_api_page_shows_the_signature_and_parameters(browser, server):
