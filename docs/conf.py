@@ -81,6 +81,7 @@ html_title = f"imgrad {release}"
 html_static_path: list[str] = []
 html_theme_options = {
     "navbar_align": "left",
+    "header_links_before_dropdown": 8,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],

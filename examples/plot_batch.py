@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import imgrad
 from imgrad import batch
 
-SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
+SAMPLES = Path("../samples")  # examples run from examples/
 out = Path(tempfile.mkdtemp()) / "grads"
 
 pipeline = "gray | sobel | polar | morph kind=internal name=internal"

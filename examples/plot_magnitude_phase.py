@@ -17,7 +17,7 @@ import numpy as np
 
 import imgrad
 
-SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
+SAMPLES = Path("../samples")  # examples run from examples/
 gray = imgrad.gray(imgrad.read(SAMPLES / "camera.png"))
 gx, gy = imgrad.sobel(gray, normalize=True)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 import imgrad
 
-SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
+SAMPLES = Path("../samples")  # examples run from examples/
 coins = imgrad.read(SAMPLES / "coins.png")
 print(coins.shape, coins.dtype)
 

@@ -16,7 +16,7 @@ import numpy as np
 import imgrad
 from imgrad import Pipeline, ops
 
-SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
+SAMPLES = Path("../samples")  # examples run from examples/
 
 text = Pipeline.parse("gray | gaussian sigma=1 | sobel ksize=3 | polar degrees=true")
 objects = Pipeline(

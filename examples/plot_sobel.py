@@ -16,7 +16,7 @@ import numpy as np
 import imgrad
 from imgrad import visualize
 
-SAMPLES = Path("../samples")  # the examples run from examples/, as in the docs build
+SAMPLES = Path("../samples")  # examples run from examples/
 image = imgrad.read(SAMPLES / "coffee.png")
 gray = imgrad.gray(image)
 gx, gy = imgrad.sobel(gray)
