@@ -39,7 +39,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**/*.zip"]
 templates_path = ["_templates"]
-default_role = "py:obj"
+# `name` links to the object when there is one (numpydoc also writes parameters so).
+default_role = "autolink"
 highlight_language = "text"  # code without a language is shown as typed
 # Option names and quotes are shown as typed: "--tile", not an en dash and curly quotes.
 smartquotes = False
