@@ -165,7 +165,7 @@ def test_bad_parameters_are_named(args, kwargs, exc, words):
 
 def test_bad_images_are_named():
     with pytest.raises(TypeError, match="'image' parameter of canny"):
-        canny(np.zeros((9, 9), np.int16), 1, 2)
+        canny(np.zeros((9, 9), np.int32), 1, 2)
     with pytest.raises(ValueError, match="'image' parameter of canny"):
         canny(np.zeros((2, 9, 9, 1), np.uint8), 1, 2)
 
